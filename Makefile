@@ -1,0 +1,135 @@
+# tangle: BPF objects -> skeleton -> ./tangle
+#
+#   make            build ./tangle (quiet; V=1 shows commands)
+#   make SAN=1      ASan+UBSan build in .output-san/, linked as ./tangle-san
+#   make test       unit + runtime tests (runtime tests need root)
+#   make deps       install the Debian packages the build and tests need
+#   make vmlinux    regenerate vmlinux/vmlinux.h from the running kernel's BTF
+#   make demo       build and show tangle catching a real stuck thread
+#   make format     clang-format every C file in place; make check-format checks
+
+ifeq ($(SAN),1)
+OUTPUT := .output-san
+APP := tangle-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+OUTPUT := .output
+APP := tangle
+SANFLAGS :=
+endif
+
+CLANG ?= $(shell command -v clang-19 || command -v clang)
+BPFTOOL ?= $(shell command -v bpftool || echo /usr/sbin/bpftool)
+CLANG_FORMAT ?= $(shell command -v clang-format-19 || command -v clang-format)
+PYTHON ?= python3
+ARCH := $(shell uname -m | sed 's/x86_64/x86/' | sed 's/aarch64/arm64/')
+
+VERSION := 0.1.0
+CFLAGS ?= -g -O2
+ALL_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wshadow -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing \
+	-D_GNU_SOURCE -DTANGLE_VERSION='"$(VERSION)"' \
+	-Iinclude -Isrc -I$(OUTPUT) $(SANFLAGS) -MMD -MP
+LDLIBS := -lbpf -lelf -lz
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-Iinclude -Ivmlinux -I$(OUTPUT)
+
+# Sources of the plain-C layers (no libbpf, no curses): unit tests link these.
+CORE_SRCS := src/json.c src/hmap.c src/model.c src/decode.c src/procfs.c src/log.c \
+	src/view_json.c src/futex.c
+APP_SRCS := $(CORE_SRCS) src/consumer.c src/loop.c src/opts.c src/cmd_stream.c src/main.c
+CORE_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(CORE_SRCS))
+APP_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(APP_SRCS))
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(wildcard tests/unit/test_*.c))
+FIXTURES := $(patsubst tests/fixtures/%.c,$(OUTPUT)/fixtures/%,$(wildcard tests/fixtures/*.c))
+SKEL := $(OUTPUT)/tangle.skel.h
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.PHONY: all test test-unit test-runtime fixtures unit deps vmlinux demo format check-format \
+	clean valgrind
+all: $(APP)
+
+$(APP): $(APP_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(SANFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT) $(OUTPUT)/src $(OUTPUT)/unit $(OUTPUT)/fixtures:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/tangle.bpf.o: bpf/tangle.bpf.c include/tangle_abi.h vmlinux/vmlinux.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $(OUTPUT)/tangle.tmp.bpf.o
+	$(Q)$(BPFTOOL) gen object $@ $(OUTPUT)/tangle.tmp.bpf.o
+
+$(SKEL): $(OUTPUT)/tangle.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name tangle_bpf > $@.tmp && mv $@.tmp $@
+
+# Only the consumer includes the skeleton.
+$(OUTPUT)/src/consumer.o: $(SKEL)
+
+$(OUTPUT)/src/%.o: src/%.c | $(OUTPUT)/src
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/unit/%.o: tests/unit/%.c | $(OUTPUT)/unit
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -c $< -o $@
+
+$(OUTPUT)/unit/%: $(OUTPUT)/unit/%.o $(CORE_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(SANFLAGS) $^ -o $@
+
+$(OUTPUT)/fixtures/%: tests/fixtures/%.c | $(OUTPUT)/fixtures
+	$(call msg,CC,$@)
+	$(Q)$(CC) -std=gnu11 -Wall -Wextra -Werror -O1 -g -pthread $< -o $@
+
+unit: $(UNIT_BINS)
+fixtures: $(FIXTURES)
+
+# One runner for all three tiers, so one summary line says what ran.
+test: $(APP) unit fixtures
+	$(Q)TANGLE=$(CURDIR)/$(APP) TANGLE_UNIT_DIR=$(CURDIR)/$(OUTPUT)/unit \
+		TANGLE_FIXTURES=$(CURDIR)/$(OUTPUT)/fixtures \
+		$(PYTHON) -m pytest -ra tests $(PYTEST_ARGS)
+
+test-unit: unit
+	$(Q)TANGLE_UNIT_DIR=$(CURDIR)/$(OUTPUT)/unit $(PYTHON) -m pytest -ra tests/test_unit.py
+
+# Unit tests and a short live stream under valgrind (userspace only).
+valgrind: unit $(APP)
+	$(Q)set -e; for t in $(UNIT_BINS); do \
+		valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+			$$t > /dev/null; echo "  valgrind $$t: clean"; done
+	$(Q)valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+		./$(APP) stream --json -d 2 > /dev/null && echo "  valgrind ./$(APP) stream -d 2: clean"
+
+deps:
+	$(Q)scripts/deps.sh
+
+vmlinux:
+	$(call msg,GEN,vmlinux/vmlinux.h)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h.tmp
+	$(Q)mv vmlinux/vmlinux.h.tmp vmlinux/vmlinux.h
+
+demo: $(APP) fixtures
+	$(Q)scripts/demo.sh $(CURDIR)/$(APP) $(CURDIR)/$(OUTPUT)/fixtures
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' | grep -v '^vmlinux/')
+format:
+	$(Q)$(CLANG_FORMAT) -i $(FORMAT_FILES)
+check-format:
+	$(Q)$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES)
+
+clean:
+	$(call msg,CLEAN,)
+	$(Q)rm -rf .output .output-san tangle tangle-san
+
+-include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/unit/*.d)

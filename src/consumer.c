@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "consumer.h"
+#include "decode.h"
+#include "log.h"
+#include "tangle.skel.h"
+
+#define SYSFS_BTF "/sys/kernel/btf/vmlinux"
+#define TRACEFS "/sys/kernel/tracing"
+#define DEBUGFS_TRACING "/sys/kernel/debug/tracing"
+
+struct consumer {
+	struct tangle_bpf *skel;
+	struct ring_buffer *rb;
+	struct model *model;
+	struct consumer_stats stats;
+	int nr_cpus;
+};
+
+const char *drop_reason_name(int reason)
+{
+	switch (reason) {
+	case TANGLE_DROP_RINGBUF:
+		return "ringbuf_full";
+	case TANGLE_DROP_THREAD_MAP:
+		return "thread_map_full";
+	case TANGLE_DROP_WAIT_MAP:
+		return "wait_map_full";
+	default:
+		return "unknown";
+	}
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG && !log__verbose())
+		return 0;
+	if (level != LIBBPF_WARN && !log__verbose())
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+static bool has_cap(const struct __user_cap_data_struct data[2], int cap)
+{
+	return data[cap / 32].effective & (1u << (cap % 32));
+}
+
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+/* Name what is missing rather than letting bpf() fail with a bare EPERM. */
+static int check_caps(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+	bool admin;
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	admin = has_cap(data, CAP_SYS_ADMIN);
+	if (!admin && (!has_cap(data, CAP_BPF) || !has_cap(data, CAP_PERFMON))) {
+		log_error(EPERM,
+			  "loading BPF programs needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN); "
+			  "missing:%s%s (run as root: sudo tangle ...)",
+			  has_cap(data, CAP_BPF) ? "" : " CAP_BPF",
+			  has_cap(data, CAP_PERFMON) ? "" : " CAP_PERFMON");
+		return -EPERM;
+	}
+	if (!has_cap(data, CAP_SYS_PTRACE))
+		log_warn(
+			"no CAP_SYS_PTRACE: threads of other users that were blocked before tangle "
+			"started will not be found in /proc");
+	return 0;
+}
+
+static bool dir_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/*
+ * Syscall tracepoints are attached by id, which libbpf reads from tracefs.
+ * Mount tracefs where it is expected if nothing is there (as perf does).
+ */
+static int check_tracefs(void)
+{
+	if (dir_exists(TRACEFS "/events/syscalls") ||
+	    dir_exists(DEBUGFS_TRACING "/events/syscalls"))
+		return 0;
+	if (dir_exists(TRACEFS "/events")) {
+		log_error(
+			ENOENT,
+			"tracefs has no syscalls events (kernel without CONFIG_FTRACE_SYSCALLS?)");
+		return -ENOENT;
+	}
+	if (dir_exists(TRACEFS) && mount("nodev", TRACEFS, "tracefs", 0, NULL) == 0) {
+		log_debug("mounted tracefs at " TRACEFS);
+		if (dir_exists(TRACEFS "/events/syscalls"))
+			return 0;
+	}
+	log_error(errno ? errno : ENOENT,
+		  "tracefs is not mounted at " TRACEFS " and could not be mounted "
+		  "(try: mount -t tracefs nodev " TRACEFS ")");
+	return -ENOENT;
+}
+
+static const char *btf_path(void)
+{
+	const char *env = getenv("TANGLE_BTF");
+
+	return env && *env ? env : NULL;
+}
+
+static int check_btf(void)
+{
+	const char *custom = btf_path();
+	const char *path = custom ? custom : SYSFS_BTF;
+
+	if (access(path, R_OK) == 0)
+		return 0;
+	log_error(errno,
+		  "kernel BTF not readable at %s (tangle needs a kernel built with "
+		  "CONFIG_DEBUG_INFO_BTF=y, or TANGLE_BTF=/path/to/vmlinux.btf)",
+		  path);
+	return -ENOENT;
+}
+
+static int on_record(void *ctx, void *data, size_t len)
+{
+	struct consumer *c = ctx;
+
+	if (decode__event(c->model, data, len))
+		c->stats.bad_records++;
+	else
+		c->stats.events++;
+	return 0;
+}
+
+static bool tracepoint_exists(const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), TRACEFS "/events/syscalls/%s", name);
+	if (dir_exists(path))
+		return true;
+	snprintf(path, sizeof(path), DEBUGFS_TRACING "/events/syscalls/%s", name);
+	return dir_exists(path);
+}
+
+/* The futex2 syscalls are newer than the rest: attach them only where they exist. */
+static void disable_missing(struct tangle_bpf *skel)
+{
+	if (!tracepoint_exists("sys_enter_futex_wait")) {
+		bpf_program__set_autoload(skel->progs.tg_futex_wait_enter, false);
+		bpf_program__set_autoload(skel->progs.tg_futex_wait_exit, false);
+		log_debug("kernel has no futex_wait(2) tracepoints; not watching them");
+	}
+	if (!tracepoint_exists("sys_enter_futex_waitv")) {
+		bpf_program__set_autoload(skel->progs.tg_futex_waitv_enter, false);
+		bpf_program__set_autoload(skel->progs.tg_futex_waitv_exit, false);
+		log_debug("kernel has no futex_waitv(2) tracepoints; not watching them");
+	}
+}
+
+static int fill_filter_maps(struct tangle_bpf *skel, const struct filter *f)
+{
+	__u8 one = 1;
+
+	for (size_t i = 0; i < f->npids; i++)
+		if (bpf_map__update_elem(skel->maps.pids, &f->pids[i], sizeof(__u32), &one,
+					 sizeof(one), BPF_ANY))
+			return -errno;
+	for (size_t i = 0; i < f->ntids; i++)
+		if (bpf_map__update_elem(skel->maps.tids, &f->tids[i], sizeof(__u32), &one,
+					 sizeof(one), BPF_ANY))
+			return -errno;
+	return 0;
+}
+
+struct consumer *consumer__open(const struct consumer_opts *o, struct model *m)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = btf_path());
+	const struct filter *f = o->filter;
+	struct consumer *c;
+	int err;
+
+	libbpf_set_print(libbpf_print);
+	err = check_caps();
+	if (!err)
+		err = check_btf();
+	if (!err)
+		err = check_tracefs();
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->model = m;
+	c->nr_cpus = libbpf_num_possible_cpus();
+	c->skel = tangle_bpf__open_opts(&open_opts);
+	if (!c->skel) {
+		err = -errno;
+		log_error(-err, "opening the BPF object");
+		goto fail;
+	}
+	c->skel->rodata->self_tgid = getpid();
+	c->skel->rodata->filter_pid = f->npids > 0;
+	c->skel->rodata->filter_tid = f->ntids > 0;
+	c->skel->rodata->filter_comm = f->comm[0] != '\0';
+	c->skel->rodata->follow_children = o->follow_children;
+	memcpy((char *)c->skel->rodata->comm_filter, f->comm, TANGLE_COMM_LEN);
+	bpf_map__set_max_entries(c->skel->maps.events, o->ringbuf_bytes);
+	bpf_map__set_max_entries(c->skel->maps.threads, o->max_threads);
+	bpf_map__set_max_entries(c->skel->maps.waits, o->max_threads);
+	disable_missing(c->skel);
+
+	err = tangle_bpf__load(c->skel);
+	if (err) {
+		log_error(-err, "loading BPF programs (run with -v for the verifier log)");
+		goto fail;
+	}
+	err = fill_filter_maps(c->skel, f);
+	if (err) {
+		log_error(-err, "filling the PID/TID filter maps");
+		goto fail;
+	}
+	err = tangle_bpf__attach(c->skel);
+	if (err) {
+		log_error(-err, "attaching BPF programs");
+		goto fail;
+	}
+	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_record, c, NULL);
+	if (!c->rb) {
+		err = -errno;
+		log_error(-err, "creating the ring buffer reader");
+		goto fail;
+	}
+	return c;
+fail:
+	consumer__free(c);
+	errno = -err;
+	return NULL;
+}
+
+void consumer__free(struct consumer *c)
+{
+	if (!c)
+		return;
+	ring_buffer__free(c->rb);
+	tangle_bpf__destroy(c->skel);
+	free(c);
+}
+
+int consumer__fd(const struct consumer *c)
+{
+	return ring_buffer__epoll_fd(c->rb);
+}
+
+int consumer__poll(struct consumer *c)
+{
+	return ring_buffer__consume(c->rb);
+}
+
+int consumer__seed_wait(struct consumer *c, uint32_t tid, const struct wait *w)
+{
+	struct tangle_wait_info wi = {
+		.uaddr = w->addr,
+		.begin_ns = 0,
+		.op = w->op,
+		.flags = TANGLE_WAIT_F_PREBLOCKED | (w->has_timeout ? TANGLE_WAIT_F_TIMEOUT : 0),
+		.sys = w->sys,
+	};
+
+	/* BPF_NOEXIST: a wait BPF saw begin itself knows better */
+	if (bpf_map__update_elem(c->skel->maps.waits, &tid, sizeof(tid), &wi, sizeof(wi),
+				 BPF_NOEXIST) &&
+	    errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int consumer__sync_threads(struct consumer *c)
+{
+	enum { BATCH = 512 };
+	int fd = bpf_map__fd(c->skel->maps.threads);
+	__u32 keys[BATCH], out_batch, *in = NULL;
+	struct tangle_thread_info vals[BATCH];
+
+	for (;;) {
+		__u32 count = BATCH;
+		int err = bpf_map_lookup_batch(fd, in, &out_batch, keys, vals, &count, NULL);
+
+		if (err && errno != ENOENT)
+			return -errno;
+		for (__u32 i = 0; i < count; i++)
+			model__thread_sched(c->model, keys[i], &vals[i]);
+		if (err) /* ENOENT: that was the last batch */
+			return 0;
+		in = &out_batch;
+	}
+}
+
+const struct consumer_stats *consumer__stats(struct consumer *c)
+{
+	__u64 *vals = calloc(c->nr_cpus, sizeof(*vals));
+
+	if (!vals)
+		return &c->stats;
+	for (__u32 r = 0; r < TANGLE_DROP_MAX; r++) {
+		__u64 sum = 0;
+
+		if (bpf_map__lookup_elem(c->skel->maps.drops, &r, sizeof(r), vals,
+					 sizeof(*vals) * c->nr_cpus, 0))
+			continue;
+		for (int i = 0; i < c->nr_cpus; i++)
+			sum += vals[i];
+		c->stats.drops[r] = sum;
+	}
+	free(vals);
+	return &c->stats;
+}

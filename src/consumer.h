@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The consumer owns the BPF side: it checks the machine can run it, loads and
+ * attaches the programs, and turns ring-buffer records into model inputs. It
+ * is the only file that includes the skeleton or calls libbpf.
+ */
+#ifndef TANGLE_CONSUMER_H
+#define TANGLE_CONSUMER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "filter.h"
+#include "model.h"
+
+struct consumer_opts {
+	const struct filter *filter;
+	bool follow_children; /* add processes forked by watched PIDs to the filter */
+	size_t ringbuf_bytes; /* power of two, >= page size */
+	uint32_t max_threads; /* BPF thread and wait map sizes */
+};
+
+struct consumer_stats {
+	uint64_t events; /* records decoded */
+	uint64_t bad_records; /* records that failed to decode */
+	uint64_t drops[TANGLE_DROP_MAX]; /* totals read from the BPF drop counters */
+};
+
+struct consumer;
+
+/*
+ * Check prerequisites (capabilities, BTF, tracefs), load and attach.
+ * Returns NULL and sets errno on failure, after logging what is missing.
+ */
+struct consumer *consumer__open(const struct consumer_opts *o, struct model *m);
+void consumer__free(struct consumer *c); /* detaches everything; accepts NULL */
+int consumer__fd(const struct consumer *c); /* epoll-able ring buffer fd */
+/* Decode every pending record into the model; returns the count or -errno. */
+int consumer__poll(struct consumer *c);
+/* Tell BPF about a wait found in /proc so its end is reported too. */
+int consumer__seed_wait(struct consumer *c, uint32_t tid, const struct wait *w);
+/* Copy scheduler state of every tracked thread from BPF into the model. */
+int consumer__sync_threads(struct consumer *c);
+/* Refresh and return counters. */
+const struct consumer_stats *consumer__stats(struct consumer *c);
+
+/* Name of a drop reason, as in lost_events records. */
+const char *drop_reason_name(int reason);
+
+#endif

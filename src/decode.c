@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <string.h>
+#include "decode.h"
+
+static const size_t record_size[TANGLE_EV_TYPE_MAX] = {
+	[TANGLE_EV_WAIT_BEGIN] = sizeof(struct tangle_ev_wait_begin),
+	[TANGLE_EV_WAIT_END] = sizeof(struct tangle_ev_wait_end),
+	[TANGLE_EV_FORK] = sizeof(struct tangle_ev_task),
+	[TANGLE_EV_EXEC] = sizeof(struct tangle_ev_task),
+	[TANGLE_EV_EXIT] = sizeof(struct tangle_ev_task),
+	[TANGLE_EV_RENAME] = sizeof(struct tangle_ev_task),
+};
+
+static int decode_wait_begin(struct model *m, const struct tangle_ev_wait_begin *e)
+{
+	struct wait w = {
+		.kind = WAIT_FUTEX,
+		.sys = e->sys,
+		.nr_futexes = e->nr_futexes,
+		.has_timeout = e->flags & TANGLE_WAIT_F_TIMEOUT,
+		.preblocked = e->flags & TANGLE_WAIT_F_PREBLOCKED,
+		.op = e->op,
+		.expected = e->val,
+		.addr = e->uaddr,
+		.addr2 = e->uaddr2,
+		.since_ns = e->hdr.ts_ns,
+	};
+	char comm[TANGLE_COMM_LEN];
+
+	comm_copy(comm, e->comm);
+	return model__wait_begin(m, e->hdr.ts_ns, e->hdr.pid, e->hdr.tid, comm, &w);
+}
+
+static int decode_wait_end(struct model *m, const struct tangle_ev_wait_end *e)
+{
+	struct wait w = {
+		.kind = WAIT_FUTEX,
+		.sys = e->sys,
+		.preblocked = e->flags & TANGLE_WAIT_F_PREBLOCKED,
+		.has_timeout = e->flags & TANGLE_WAIT_F_TIMEOUT,
+		.op = e->op,
+		.addr = e->uaddr,
+		.since_ns = e->begin_ns,
+	};
+	struct thread *t = model__thread(m, e->hdr.tid);
+
+	if (e->begin_ns > e->hdr.ts_ns)
+		return -EINVAL;
+	return model__wait_end(m, e->hdr.ts_ns, e->hdr.pid, e->hdr.tid, t ? t->comm : "", &w,
+			       e->begin_ns, e->ret);
+}
+
+static int decode_task(struct model *m, const struct tangle_ev_task *e)
+{
+	char comm[TANGLE_COMM_LEN];
+
+	comm_copy(comm, e->comm);
+	switch (e->hdr.type) {
+	case TANGLE_EV_FORK:
+		return model__thread_new(m, e->hdr.ts_ns, e->hdr.pid, e->hdr.tid, comm, ORIGIN_FORK,
+					 e->parent_pid, e->parent_tid, TANGLE_TS_RUNNABLE);
+	case TANGLE_EV_EXEC:
+		return model__thread_exec(m, e->hdr.ts_ns, e->hdr.pid, e->hdr.tid,
+					  e->parent_tid ? e->parent_tid : e->hdr.tid, comm);
+	case TANGLE_EV_EXIT:
+		return model__thread_exit(m, e->hdr.ts_ns, e->hdr.pid, e->hdr.tid, comm,
+					  e->exit_code, e->flags & TANGLE_TASK_F_GROUP_DEAD);
+	case TANGLE_EV_RENAME:
+		return model__thread_rename(m, e->hdr.ts_ns, e->hdr.pid, e->hdr.tid, comm);
+	}
+	return -EINVAL;
+}
+
+int decode__event(struct model *m, const void *data, size_t len)
+{
+	struct tangle_ev_hdr h;
+
+	if (len < sizeof(h))
+		return -EINVAL;
+	memcpy(&h, data, sizeof(h));
+	if (h.type == 0 || h.type >= TANGLE_EV_TYPE_MAX || h.size != record_size[h.type] ||
+	    len < h.size || h.tid == 0 || h.pid == 0)
+		return -EINVAL;
+	switch (h.type) {
+	case TANGLE_EV_WAIT_BEGIN: {
+		struct tangle_ev_wait_begin e;
+
+		memcpy(&e, data, sizeof(e));
+		return decode_wait_begin(m, &e);
+	}
+	case TANGLE_EV_WAIT_END: {
+		struct tangle_ev_wait_end e;
+
+		memcpy(&e, data, sizeof(e));
+		return decode_wait_end(m, &e);
+	}
+	default: {
+		struct tangle_ev_task e;
+
+		memcpy(&e, data, sizeof(e));
+		return decode_task(m, &e);
+	}
+	}
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The one log facility: human text on stderr, and in JSON mode an `error`
+ * record on the output stream as well, so a consumer of NDJSON never has to
+ * scrape stderr.
+ */
+#ifndef TANGLE_LOG_H
+#define TANGLE_LOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct json_writer;
+
+void log__set_verbose(bool verbose);
+bool log__verbose(void);
+/* Errors are also written as `error` records to w (NULL: text only). */
+void log__set_json(struct json_writer *w);
+
+/* err: a positive errno value to report, or 0. */
+void log_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Only with -v. */
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* CLOCK_MONOTONIC in ns: the clock of every ts_ns. */
+uint64_t now_ns(void);
+
+#endif

@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <stdio.h>
+#include <string.h>
+#include "cmd.h"
+#include "opts.h"
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "top";
+
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		opts__usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+		printf("tangle %s\n", TANGLE_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "stream"))
+		return cmd_stream(argc - 1, argv + 1);
+	if (!strcmp(cmd, "top") || cmd[0] == '-') {
+		fprintf(stderr, "tangle: the dashboard (tangle top) is not built yet; "
+				"use 'tangle stream' for now\n");
+		return 1;
+	}
+	fprintf(stderr, "tangle: unknown command '%s'\n", cmd);
+	opts__usage(stderr);
+	return 1;
+}

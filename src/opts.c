@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "opts.h"
+
+static const char usage_text[] =
+	"Usage: tangle [COMMAND] [OPTIONS]\n"
+	"\n"
+	"A system-wide observer of what threads wait on.\n"
+	"\n"
+	"Commands:\n"
+	"  stream     stream thread and futex-wait events as NDJSON\n"
+	"  top        the dashboard (not built yet; see README)\n"
+	"\n"
+	"Options:\n"
+	"  -p, --pid PID[,PID...]   watch these processes only (repeatable)\n"
+	"  -t, --tid TID[,TID...]   watch these threads only (repeatable)\n"
+	"  -c, --comm NAME          watch threads with this exact name only\n"
+	"  -d, --duration SECONDS   stop after SECONDS (default: until Ctrl-C)\n"
+	"  -i, --interval SECONDS   how often to check drops and thread state (default 1)\n"
+	"  -o, --output FILE        write records to FILE instead of stdout\n"
+	"  -f, --follow             also watch processes that watched PIDs fork\n"
+	"      --json               NDJSON output (the default for stream)\n"
+	"      --ringbuf-mb MB      BPF ring buffer size, a power of two (default 16)\n"
+	"      --max-threads N      threads tracked in BPF maps (default 65536)\n"
+	"  -v, --verbose            say more, including libbpf's log\n"
+	"  -h, --help               this help\n"
+	"\n"
+	"Environment: TANGLE_BTF=PATH  BTF for CO-RE when /sys/kernel/btf/vmlinux is missing\n"
+	"\n"
+	"Examples:\n"
+	"  sudo tangle stream --json                 # every futex wait on the host\n"
+	"  sudo tangle stream -p 1234 -d 10          # one process, ten seconds\n"
+	"  sudo tangle stream -c postgres -o w.ndjson # threads named postgres, to a file\n"
+	"  sudo tangle stream -p 1234 | jq 'select(.type==\"wait_end\" and .blocked_ns > 1e9)'\n";
+
+void opts__usage(FILE *out)
+{
+	fputs(usage_text, out);
+}
+
+enum { OPT_JSON = 256, OPT_RINGBUF, OPT_MAX_THREADS };
+
+static const struct option long_opts[] = {
+	{ "pid", required_argument, NULL, 'p' },
+	{ "tid", required_argument, NULL, 't' },
+	{ "comm", required_argument, NULL, 'c' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "interval", required_argument, NULL, 'i' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "follow", no_argument, NULL, 'f' },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "ringbuf-mb", required_argument, NULL, OPT_RINGBUF },
+	{ "max-threads", required_argument, NULL, OPT_MAX_THREADS },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+static int bad(const char *cmd, const char *what, const char *arg)
+{
+	fprintf(stderr, "tangle %s: invalid %s: '%s'\n", cmd, what, arg);
+	fprintf(stderr, "Try 'tangle %s --help'.\n", cmd);
+	return -EINVAL;
+}
+
+/* "12,34" appended to ids; every element must be a positive integer. */
+static int parse_ids(const char *cmd, const char *what, const char *arg, uint32_t *ids, size_t *n)
+{
+	const char *p = arg;
+
+	do {
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(p, &end, 10);
+		if (errno || end == p || (*end && *end != ',') || v == 0 || v > INT_MAX ||
+		    *p == '-' || *p == '+' || *p == ' ')
+			return bad(cmd, what, arg);
+		if (*n == FILTER_MAX_IDS)
+			return bad(cmd, "count (too many) of", what);
+		if (!filter__has(ids, *n, (uint32_t)v))
+			ids[(*n)++] = (uint32_t)v;
+		p = *end ? end + 1 : end;
+	} while (*p);
+	return 0;
+}
+
+static int parse_seconds(const char *cmd, const char *what, const char *arg, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || !isfinite(v) || v <= 0 || v > 1e7)
+		return bad(cmd, what, arg);
+	*out = v;
+	return 0;
+}
+
+int opts__parse(const char *cmd, int argc, char **argv, struct opts *o)
+{
+	unsigned long v;
+	char *end;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->interval_s = 1;
+	o->ringbuf_bytes = 16u << 20;
+	o->max_threads = 65536;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "p:t:c:d:i:o:fvh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (parse_ids(cmd, "PID", optarg, o->filter.pids, &o->filter.npids))
+				return -EINVAL;
+			break;
+		case 't':
+			if (parse_ids(cmd, "TID", optarg, o->filter.tids, &o->filter.ntids))
+				return -EINVAL;
+			break;
+		case 'c':
+			if (!*optarg || strlen(optarg) >= TANGLE_COMM_LEN)
+				return bad(cmd, "comm (1 to 15 bytes)", optarg);
+			strcpy(o->filter.comm, optarg);
+			break;
+		case 'd':
+			if (parse_seconds(cmd, "duration", optarg, &o->duration_s))
+				return -EINVAL;
+			break;
+		case 'i':
+			if (parse_seconds(cmd, "interval", optarg, &o->interval_s))
+				return -EINVAL;
+			break;
+		case 'o':
+			o->output = optarg;
+			break;
+		case 'f':
+			o->follow_children = true;
+			break;
+		case OPT_JSON:
+			o->json = true;
+			break;
+		case OPT_RINGBUF:
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || v == 0 || v > 1024 || (v & (v - 1)))
+				return bad(cmd, "ring buffer size (a power of two, 1..1024 MB)",
+					   optarg);
+			o->ringbuf_bytes = v << 20;
+			break;
+		case OPT_MAX_THREADS:
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || v < 64 || v > (1u << 22))
+				return bad(cmd, "thread limit (64..4194304)", optarg);
+			o->max_threads = (unsigned int)v;
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'h':
+			opts__usage(stdout);
+			return 1;
+		default:
+			fprintf(stderr, "Try 'tangle %s --help'.\n", cmd);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "tangle %s: unexpected argument '%s'\n", cmd, argv[optind]);
+		fprintf(stderr, "Try 'tangle %s --help'.\n", cmd);
+		return -EINVAL;
+	}
+	return 0;
+}

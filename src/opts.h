@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Command-line options shared by the subcommands, bcc style (-p, -t, -c, -d, -i, -v). */
+#ifndef TANGLE_OPTS_H
+#define TANGLE_OPTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "filter.h"
+
+struct opts {
+	struct filter filter;
+	double duration_s; /* 0: until interrupted */
+	double interval_s;
+	const char *output; /* NULL: stdout */
+	bool json;
+	bool verbose;
+	bool follow_children;
+	size_t ringbuf_bytes;
+	unsigned int max_threads;
+};
+
+/*
+ * Parse the options of subcommand cmd (argv[0] is the subcommand name).
+ * Returns 0 to go on, 1 when help was printed (exit 0), -EINVAL on a usage
+ * error (already reported on stderr).
+ */
+int opts__parse(const char *cmd, int argc, char **argv, struct opts *o);
+void opts__usage(FILE *out);
+
+#endif

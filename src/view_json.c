@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <string.h>
+#include "futex.h"
+#include "json.h"
+#include "view_json.h"
+
+static void begin(struct json_writer *w, const char *type, uint64_t ts)
+{
+	json__begin_object(w);
+	json__kv_str(w, "type", type);
+	json__kv_int(w, "v", JSON_SCHEMA_VERSION);
+	json__kv_uint(w, "ts_ns", ts);
+}
+
+static int end(struct json_writer *w)
+{
+	json__end_object(w);
+	return json__end_record(w);
+}
+
+static void thread_ids(struct json_writer *w, const struct thread *t)
+{
+	json__kv_uint(w, "pid", t->pid);
+	json__kv_uint(w, "tid", t->tid);
+	json__kv_strn(w, "comm", t->comm, strnlen(t->comm, TANGLE_COMM_LEN));
+}
+
+static const char *origin_name(enum thread_origin o)
+{
+	switch (o) {
+	case ORIGIN_PROC:
+		return "proc";
+	case ORIGIN_FORK:
+		return "fork";
+	default:
+		return "seen";
+	}
+}
+
+static void wait_fields(struct json_writer *w, const struct wait *wt)
+{
+	json__kv_str(w, "kind", "futex");
+	json__kv_str(w, "syscall", futex_sys_name(wt->sys));
+	json__kv_str(w, "op", futex_op_name(wt->sys, wt->op));
+	json__kv_uint(w, "op_raw", wt->op);
+	json__kv_bool(w, "private", futex_op_private(wt->sys, wt->op));
+	json__kv_hex(w, "addr", wt->addr);
+}
+
+static void on_thread_new(struct json_writer *w, const struct model_event *ev)
+{
+	const struct thread *t = ev->thread;
+
+	json__kv_str(w, "origin", origin_name(t->origin));
+	json__kv_bool(w, "is_thread", ev->is_thread);
+	if (t->origin == ORIGIN_FORK) {
+		json__kv_uint(w, "parent_pid", ev->parent_pid);
+		json__kv_uint(w, "parent_tid", ev->parent_tid);
+		json__kv_null(w, "state");
+	} else {
+		json__kv_null(w, "parent_pid");
+		json__kv_null(w, "parent_tid");
+		if (t->origin == ORIGIN_PROC)
+			json__kv_str(w, "state", thread_state_name(t->state));
+		else
+			json__kv_null(w, "state");
+	}
+}
+
+void view_json__on_change(const struct model_event *ev, void *ctx)
+{
+	static const char *const types[] = {
+		[MC_THREAD_NEW] = "thread_new",	      [MC_THREAD_EXEC] = "thread_exec",
+		[MC_THREAD_RENAME] = "thread_rename", [MC_THREAD_EXIT] = "thread_exit",
+		[MC_WAIT_BEGIN] = "wait_begin",	      [MC_WAIT_END] = "wait_end",
+	};
+	struct json_writer *w = ctx;
+
+	begin(w, types[ev->kind], ev->ts_ns);
+	thread_ids(w, ev->thread);
+	switch (ev->kind) {
+	case MC_THREAD_NEW:
+		on_thread_new(w, ev);
+		break;
+	case MC_THREAD_EXEC:
+	case MC_THREAD_RENAME:
+		json__kv_strn(w, "old_comm", ev->old_comm, strnlen(ev->old_comm, TANGLE_COMM_LEN));
+		break;
+	case MC_THREAD_EXIT:
+		/* exit_code is the wait status: exit value << 8, or the killing signal */
+		json__kv_int(w, "exit_code", (ev->exit_code >> 8) & 0xff);
+		json__kv_int(w, "signal", ev->exit_code & 0x7f);
+		json__kv_bool(w, "group_dead", ev->group_dead);
+		break;
+	case MC_WAIT_BEGIN:
+		wait_fields(w, ev->wait);
+		json__kv_uint(w, "expected", ev->wait->expected);
+		json__kv_bool(w, "has_timeout", ev->wait->has_timeout);
+		json__kv_bool(w, "preblocked", ev->wait->preblocked);
+		if (ev->wait->sys == TANGLE_SYS_FUTEX_WAITV)
+			json__kv_uint(w, "nr_futexes", ev->wait->nr_futexes);
+		break;
+	case MC_WAIT_END:
+		wait_fields(w, ev->wait);
+		json__kv_bool(w, "preblocked", ev->wait->preblocked);
+		json__kv_uint(w, "blocked_ns", ev->blocked_ns);
+		json__kv_str(w, "result", wait_result_name(ev->result));
+		if (ev->result == WAIT_EXITED || ev->ret >= 0)
+			json__kv_null(w, "errno");
+		else
+			json__kv_int(w, "errno", -ev->ret);
+		break;
+	}
+	end(w);
+}
+
+int view_json__meta(struct json_writer *w, const struct stream_meta *meta)
+{
+	const struct filter *f = meta->filter;
+
+	begin(w, "meta", meta->ts_ns);
+	json__kv_str(w, "tool", "tangle");
+	json__kv_str(w, "version", TANGLE_VERSION);
+	json__kv_int(w, "abi_version", TANGLE_ABI_VERSION);
+	json__kv_str(w, "kernel", meta->kernel);
+	json__kv_str(w, "hostname", meta->hostname);
+	json__kv_int(w, "wall_offset_ns", meta->wall_offset_ns);
+	json__kv_int(w, "boot_offset_ns", meta->boot_offset_ns);
+	json__key(w, "filter");
+	json__begin_object(w);
+	json__key(w, "pids");
+	json__begin_array(w);
+	for (size_t i = 0; i < f->npids; i++)
+		json__uint(w, f->pids[i]);
+	json__end_array(w);
+	json__key(w, "tids");
+	json__begin_array(w);
+	for (size_t i = 0; i < f->ntids; i++)
+		json__uint(w, f->tids[i]);
+	json__end_array(w);
+	if (f->comm[0])
+		json__kv_str(w, "comm", f->comm);
+	else
+		json__kv_null(w, "comm");
+	json__end_object(w);
+	return end(w);
+}
+
+int view_json__lost(struct json_writer *w, uint64_t ts, uint64_t count, const char *reason,
+		    uint64_t total)
+{
+	begin(w, "lost_events", ts);
+	json__kv_uint(w, "count", count);
+	json__kv_str(w, "reason", reason);
+	json__kv_uint(w, "total", total);
+	return end(w);
+}
+
+int view_json__error(struct json_writer *w, uint64_t ts, const char *msg, int err)
+{
+	begin(w, "error", ts);
+	json__kv_str(w, "message", msg);
+	if (err)
+		json__kv_int(w, "errno", err);
+	else
+		json__kv_null(w, "errno");
+	return end(w);
+}
+
+int view_json__futex_stats(struct json_writer *w, uint64_t ts, const struct model *m)
+{
+	const struct process *p;
+	const struct futex_stat *f;
+	size_t pit = 0, fit;
+	int err = 0;
+
+	while ((p = model__next_process(m, &pit))) {
+		for (fit = 0; (f = process__next_futex(p, &fit));) {
+			if (!f->waits)
+				continue;
+			begin(w, "futex_stats", ts);
+			json__kv_uint(w, "pid", p->pid);
+			json__kv_strn(w, "comm", p->comm, strnlen(p->comm, TANGLE_COMM_LEN));
+			json__kv_hex(w, "addr", f->addr);
+			json__kv_uint(w, "waits", f->waits);
+			json__kv_uint(w, "total_wait_ns", f->total_ns);
+			json__kv_uint(w, "max_wait_ns", f->max_ns);
+			json__kv_uint(w, "waiting", f->waiting);
+			err = end(w);
+			if (err)
+				return err;
+		}
+	}
+	return err;
+}
+
+int view_json__summary(struct json_writer *w, uint64_t ts, uint64_t events, uint64_t lost,
+		       uint64_t duration_ns)
+{
+	begin(w, "summary", ts);
+	json__kv_uint(w, "events", events);
+	json__kv_uint(w, "lost", lost);
+	json__kv_uint(w, "duration_ns", duration_ns);
+	return end(w);
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The NDJSON view: model changes and collector status as records of the
+ * schema in docs/SCHEMA.md. Schema version: JSON_SCHEMA_VERSION, the "v" of
+ * every record; bump it with any incompatible change.
+ */
+#ifndef TANGLE_VIEW_JSON_H
+#define TANGLE_VIEW_JSON_H
+
+#include <stdint.h>
+#include "filter.h"
+#include "model.h"
+
+#define JSON_SCHEMA_VERSION 1
+
+struct json_writer;
+
+struct stream_meta {
+	uint64_t ts_ns;
+	const char *kernel;
+	const char *hostname;
+	int64_t wall_offset_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
+	int64_t boot_offset_ns; /* CLOCK_BOOTTIME - CLOCK_MONOTONIC */
+	const struct filter *filter;
+};
+
+/* A model listener; ctx is the struct json_writer. Write errors are kept by the writer's FILE. */
+void view_json__on_change(const struct model_event *ev, void *ctx);
+
+int view_json__meta(struct json_writer *w, const struct stream_meta *meta);
+int view_json__lost(struct json_writer *w, uint64_t ts, uint64_t count, const char *reason,
+		    uint64_t total);
+int view_json__error(struct json_writer *w, uint64_t ts, const char *msg, int err);
+/* One futex_stats record per (process, address) with finished waits. */
+int view_json__futex_stats(struct json_writer *w, uint64_t ts, const struct model *m);
+int view_json__summary(struct json_writer *w, uint64_t ts, uint64_t events, uint64_t lost,
+		       uint64_t duration_ns);
+
+#endif

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install everything tangle's build, tests and demo need on Debian/Ubuntu.
+# Idempotent: installs only what is missing. Used by the README and .ci/run.
+set -euo pipefail
+
+PKGS=(
+	make gcc pkg-config           # userspace build
+	clang-19 llvm-19              # BPF compiler (-target bpf, CO-RE)
+	libbpf-dev bpftool            # BPF loader library, skeleton generator
+	libelf-dev zlib1g-dev         # libbpf's own dependencies
+	libncurses-dev libdw-dev      # dashboard, symbolization (later issues)
+	clang-format-19               # make check-format
+	python3 python3-pytest        # test runner
+	valgrind jq tmux              # memory checks, ad-hoc JSON, TUI tests
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO="sudo"
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+	echo "deps: installing ${missing[*]}"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+		"${missing[@]}" >/dev/null
+else
+	echo "deps: all Debian packages present"
+fi
+
+# The python3 that runs the tests may not be Debian's (pyenv, venv): make sure it has pytest.
+PY=${PYTHON:-python3}
+if ! "$PY" -c 'import pytest' 2>/dev/null; then
+	echo "deps: installing pytest for $PY"
+	"$PY" -m pip install -q pytest
+fi

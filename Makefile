@@ -36,8 +36,10 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 
 # Sources of the plain-C layers (no libbpf, no curses): unit tests link these.
 CORE_SRCS := src/json.c src/hmap.c src/model.c src/decode.c src/procfs.c src/log.c \
-	src/view_json.c src/futex.c
-APP_SRCS := $(CORE_SRCS) src/consumer.c src/loop.c src/opts.c src/cmd_stream.c src/main.c
+	src/view_json.c src/futex.c src/lockinfo.c src/detect.c src/report.c src/owner.c \
+	src/symbols.c
+APP_SRCS := $(CORE_SRCS) src/consumer.c src/loop.c src/opts.c src/session.c src/cmd_stream.c \
+	src/cmd_check.c src/cmd_run.c src/main.c
 CORE_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(CORE_SRCS))
 APP_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(APP_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(wildcard tests/unit/test_*.c))
@@ -52,7 +54,7 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all test test-unit test-runtime fixtures unit deps vmlinux demo format check-format \
+.PHONY: all test test-run demo-run test-unit test-runtime fixtures unit deps vmlinux demo format check-format \
 	clean valgrind
 all: $(APP)
 
@@ -85,7 +87,7 @@ $(OUTPUT)/unit/%.o: tests/unit/%.c | $(OUTPUT)/unit
 
 $(OUTPUT)/unit/%: $(OUTPUT)/unit/%.o $(CORE_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(SANFLAGS) $^ -o $@
+	$(Q)$(CC) $(SANFLAGS) $^ -lelf -o $@
 
 $(OUTPUT)/fixtures/%: tests/fixtures/%.c | $(OUTPUT)/fixtures
 	$(call msg,CC,$@)
@@ -94,8 +96,18 @@ $(OUTPUT)/fixtures/%: tests/fixtures/%.c | $(OUTPUT)/fixtures
 unit: $(UNIT_BINS)
 fixtures: $(FIXTURES)
 
+# `make test` and `make demo` first install what is missing, then run in a
+# sub-make so that tool paths are looked up after the install.
+test:
+	$(Q)scripts/deps.sh
+	$(Q)$(MAKE) --no-print-directory test-run
+
+demo:
+	$(Q)scripts/deps.sh
+	$(Q)$(MAKE) --no-print-directory demo-run
+
 # One runner for all three tiers, so one summary line says what ran.
-test: $(APP) unit fixtures
+test-run: $(APP) unit fixtures
 	$(Q)TANGLE=$(CURDIR)/$(APP) TANGLE_UNIT_DIR=$(CURDIR)/$(OUTPUT)/unit \
 		TANGLE_FIXTURES=$(CURDIR)/$(OUTPUT)/fixtures \
 		$(PYTHON) -m pytest -ra tests $(PYTEST_ARGS)
@@ -119,7 +131,7 @@ vmlinux:
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h.tmp
 	$(Q)mv vmlinux/vmlinux.h.tmp vmlinux/vmlinux.h
 
-demo: $(APP) fixtures
+demo-run: $(APP) fixtures
 	$(Q)scripts/demo.sh $(CURDIR)/$(APP) $(CURDIR)/$(OUTPUT)/fixtures
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' | grep -v '^vmlinux/')

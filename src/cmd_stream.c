@@ -1,12 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * `tangle stream`: attach, say `meta`, report what /proc shows is already
- * blocked, then stream every change of the model as NDJSON until the
+ * `tangle stream`: say `meta`, report what /proc shows is already there, then
+ * every change of the model and every stuck group as NDJSON until the
  * duration ends, a signal arrives, the watched processes are all gone, or
  * the reader goes away.
- *
- * Order matters at start: BPF is attached before /proc is read, so nothing
- * that happens in between is missed; the model resolves the overlap.
  */
 #include <errno.h>
 #include <signal.h>
@@ -16,24 +13,16 @@
 #include <time.h>
 #include <unistd.h>
 #include "cmd.h"
-#include "consumer.h"
 #include "json.h"
 #include "log.h"
-#include "loop.h"
-#include "opts.h"
-#include "procfs.h"
+#include "session.h"
 #include "view_json.h"
 
 struct stream {
+	struct session session;
 	struct opts opts;
 	struct json_writer *w;
 	FILE *out;
-	struct model *model;
-	struct consumer *consumer;
-	uint64_t start_ns;
-	uint64_t deadline_ns; /* 0: none */
-	uint64_t drops_reported[TANGLE_DROP_MAX];
-	int exit_code;
 };
 
 static int64_t clock_offset(clockid_t id)
@@ -45,9 +34,9 @@ static int64_t clock_offset(clockid_t id)
 	return ((int64_t)a.tv_sec - mono.tv_sec) * 1000000000ll + (a.tv_nsec - mono.tv_nsec);
 }
 
-static int write_meta(struct stream *s)
+int write_meta(struct json_writer *w, uint64_t ts, const struct filter *f)
 {
-	struct stream_meta meta = { .ts_ns = s->start_ns, .filter = &s->opts.filter };
+	struct stream_meta meta = { .ts_ns = ts, .filter = f };
 	struct utsname u;
 	char host[256] = "";
 
@@ -57,201 +46,102 @@ static int write_meta(struct stream *s)
 	meta.hostname = host;
 	meta.wall_offset_ns = clock_offset(CLOCK_REALTIME);
 	meta.boot_offset_ns = clock_offset(CLOCK_BOOTTIME);
-	return view_json__meta(s->w, &meta);
+	return view_json__meta(w, &meta);
 }
 
-/* A thread found in /proc: into the model, and if blocked in a futex, seeded into BPF. */
-static void on_proc_thread(const struct procfs_thread *t, void *ctx)
+static void on_group(const struct stuck_group *g, void *ctx)
 {
-	struct stream *s = ctx;
-	struct wait w = t->wait;
+	struct stream *st = ctx;
 
-	model__thread_new(s->model, s->start_ns, t->pid, t->tid, t->comm, ORIGIN_PROC, 0, 0,
-			  t->state);
-	if (w.kind != WAIT_FUTEX)
-		return;
-	w.since_ns = s->start_ns;
-	if (consumer__seed_wait(s->consumer, t->tid, &w))
-		log_debug("could not seed the wait of tid %u", t->tid);
-	model__wait_begin(s->model, s->start_ns, t->pid, t->tid, t->comm, &w);
+	view_json__stuck_group(st->w, g, session__symbol, NULL);
 }
 
-static void report_drops(struct stream *s)
+static void on_lost(struct session *s, uint64_t ts, int reason, uint64_t count, uint64_t total)
 {
-	const struct consumer_stats *st = consumer__stats(s->consumer);
+	struct stream *st = s->hooks.ctx;
 
-	for (int r = 0; r < TANGLE_DROP_MAX; r++) {
-		if (st->drops[r] == s->drops_reported[r])
-			continue;
-		view_json__lost(s->w, now_ns(), st->drops[r] - s->drops_reported[r],
-				drop_reason_name(r), st->drops[r]);
-		s->drops_reported[r] = st->drops[r];
-	}
+	view_json__lost(st->w, ts, count, drop_reason_name(reason), total);
 }
 
-static bool watched_pids_gone(const struct stream *s)
+static bool on_tick(struct session *s)
 {
-	const struct filter *f = &s->opts.filter;
+	struct stream *st = s->hooks.ctx;
 
-	if (!f->npids || s->opts.follow_children)
+	if (ferror(st->out)) {
+		log_debug("output closed, stopping");
 		return false;
-	for (size_t i = 0; i < f->npids; i++)
-		if (procfs__pid_exists("/proc", f->pids[i]))
-			return false;
+	}
 	return true;
 }
 
-static int on_ringbuf(struct loop *l, void *ctx)
+static void on_change(const struct model_event *ev, void *ctx)
 {
-	struct stream *s = ctx;
-	int n = consumer__poll(s->consumer);
+	struct stream *st = ctx;
 
-	if (n < 0 && n != -EINTR) {
-		log_error(-n, "reading the ring buffer");
-		return n;
-	}
-	if (ferror(s->out)) {
-		log_debug("output closed, stopping");
-		loop__stop(l);
-	}
-	return 0;
+	view_json__on_change(ev, st->w);
 }
 
-static int on_tick(struct loop *l, void *ctx)
+static int run(struct stream *st)
 {
-	struct stream *s = ctx;
-
-	consumer__poll(s->consumer);
-	report_drops(s);
-	consumer__sync_threads(s->consumer);
-	if (s->deadline_ns && now_ns() >= s->deadline_ns)
-		loop__stop(l);
-	if (watched_pids_gone(s)) {
-		log_debug("every watched process has exited");
-		loop__stop(l);
-	}
-	return 0;
-}
-
-static int on_signal(struct loop *l, int signo, void *ctx)
-{
-	log_debug("got signal %d, detaching", signo);
-	loop__stop(l);
-	return 0;
-}
-
-static int check_pids(const struct filter *f)
-{
-	for (size_t i = 0; i < f->npids; i++) {
-		if (!procfs__pid_exists("/proc", f->pids[i])) {
-			log_error(ESRCH, "no process with PID %u", f->pids[i]);
-			return -ESRCH;
-		}
-	}
-	return 0;
-}
-
-static int run(struct stream *s)
-{
-	struct consumer_opts co = {
-		.filter = &s->opts.filter,
-		.follow_children = s->opts.follow_children,
-		.ringbuf_bytes = s->opts.ringbuf_bytes,
-		.max_threads = s->opts.max_threads,
+	struct session_hooks hooks = {
+		.on_change = on_change,
+		.on_group = on_group,
+		.on_lost = on_lost,
+		.on_tick = on_tick,
 	};
-	uint64_t tick_ns = (uint64_t)(s->opts.interval_s * 1e9);
-	struct loop *l = NULL;
-	sigset_t sigs;
+	struct session *s = &st->session;
+	const struct consumer_stats *cs;
+	uint64_t lost = 0, now;
 	int err;
 
-	err = check_pids(&s->opts.filter);
+	hooks.ctx = st;
+	err = session__open(s, &st->opts, &hooks);
 	if (err)
 		return err;
-	s->model = model__new(view_json__on_change, s->w);
-	if (!s->model)
-		return -errno;
-	s->consumer = consumer__open(&co, s->model);
-	if (!s->consumer)
-		return -errno;
-	s->start_ns = now_ns();
-	if (s->opts.duration_s > 0)
-		s->deadline_ns = s->start_ns + (uint64_t)(s->opts.duration_s * 1e9);
-	write_meta(s);
-	consumer__poll(s->consumer);
-	procfs__scan("/proc", &s->opts.filter, on_proc_thread, s);
-	consumer__sync_threads(s->consumer);
-
-	l = loop__new();
-	if (!l)
-		return -errno;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	err = loop__add_signals(l, &sigs, on_signal, s);
-	if (!err)
-		err = loop__add_fd(l, consumer__fd(s->consumer), on_ringbuf, s);
-	/* the tick also ends -d: keep it no longer than the duration */
-	if (s->deadline_ns && s->deadline_ns - s->start_ns < tick_ns)
-		tick_ns = s->deadline_ns - s->start_ns;
-	if (!err)
-		err = loop__add_timer(l, tick_ns < 10000000 ? 10000000 : tick_ns, on_tick, s);
-	if (!err)
-		err = loop__run(l);
-	if (err)
-		log_error(-err, "event loop");
-	/* whatever stopped us, drain what is pending and close the stream properly */
-	consumer__poll(s->consumer);
-	report_drops(s);
-	{
-		const struct consumer_stats *st = consumer__stats(s->consumer);
-		uint64_t lost = 0, now = now_ns();
-
-		for (int r = 0; r < TANGLE_DROP_MAX; r++)
-			lost += st->drops[r];
-		view_json__futex_stats(s->w, now, s->model);
-		view_json__summary(s->w, now, st->events, lost, now - s->start_ns);
-		if (st->bad_records)
-			log_warn("%llu malformed records ignored",
-				 (unsigned long long)st->bad_records);
-	}
-	loop__free(l);
+	write_meta(st->w, s->start_ns, &st->opts.filter);
+	err = session__run(s);
+	session__drain(s);
+	cs = consumer__stats(s->consumer);
+	for (int r = 0; r < TANGLE_DROP_MAX; r++)
+		lost += cs->drops[r];
+	now = now_ns();
+	view_json__futex_stats(st->w, now, s->model);
+	view_json__summary(st->w, now, cs->events, lost, now - s->start_ns);
 	return err;
 }
 
 int cmd_stream(int argc, char **argv)
 {
-	struct stream s = {};
+	struct stream st = {};
 	FILE *out = stdout;
 	int err;
 
-	err = opts__parse("stream", argc, argv, &s.opts);
+	err = opts__parse("stream", argc, argv, &st.opts);
 	if (err)
 		return err > 0 ? 0 : 1;
-	log__set_verbose(s.opts.verbose);
-	if (s.opts.output) {
-		out = fopen(s.opts.output, "we");
+	log__set_verbose(st.opts.verbose);
+	if (st.opts.output) {
+		out = fopen(st.opts.output, "we");
 		if (!out) {
-			log_error(errno, "cannot open %s", s.opts.output);
+			log_error(errno, "cannot open %s", st.opts.output);
 			return 1;
 		}
 	}
 	/* a reader that goes away (| head) ends the stream instead of killing it */
 	signal(SIGPIPE, SIG_IGN);
-	s.out = out;
-	s.w = json__new(out);
-	if (!s.w) {
+	st.out = out;
+	st.w = json__new(out);
+	if (!st.w) {
 		log_error(errno, "json writer");
 		return 1;
 	}
-	log__set_json(s.w);
-	err = run(&s);
+	log__set_json(st.w);
+	err = run(&st);
 	log__set_json(NULL);
-	consumer__free(s.consumer);
-	model__free(s.model);
-	json__free(s.w);
+	session__close(&st.session);
+	json__free(st.w);
 	if (out != stdout && fclose(out)) {
-		log_error(errno, "writing %s", s.opts.output);
+		log_error(errno, "writing %s", st.opts.output);
 		err = -errno;
 	}
 	return err ? 1 : 0;

@@ -18,6 +18,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "stream"))
 		return cmd_stream(argc - 1, argv + 1);
+	if (!strcmp(cmd, "check"))
+		return cmd_check(argc - 1, argv + 1);
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "top") || cmd[0] == '-') {
 		fprintf(stderr, "tangle: the dashboard (tangle top) is not built yet; "
 				"use 'tangle stream' for now\n");

@@ -183,6 +183,7 @@ static void wait_clear(struct model *m, struct thread *t)
 	if (f && f->waiting)
 		f->waiting--;
 	memset(&t->wait, 0, sizeof(t->wait));
+	memset(&t->owner, 0, sizeof(t->owner));
 }
 
 static void thread_remove(struct model *m, struct thread *t)
@@ -384,6 +385,22 @@ int model__wait_end(struct model *m, uint64_t ts, uint32_t pid, uint32_t tid, co
 	ev.wait = &done;
 	notify(m, &ev);
 	return 0;
+}
+
+void model__set_owner(struct model *m, uint32_t tid, const struct lock_owner *o)
+{
+	struct thread *t = hmap__get(m->threads, tid);
+
+	if (t && t->wait.kind != WAIT_NONE && t->wait.since_ns == o->wait_since_ns)
+		t->owner = *o;
+}
+
+const struct lock_owner *thread__owner(const struct thread *t)
+{
+	if (t->wait.kind == WAIT_NONE || !t->owner.checked_ns ||
+	    t->owner.wait_since_ns != t->wait.since_ns)
+		return NULL;
+	return &t->owner;
 }
 
 void model__thread_sched(struct model *m, uint32_t tid, const struct tangle_thread_info *ti)

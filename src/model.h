@@ -37,6 +37,33 @@ enum thread_origin {
 	ORIGIN_SEEN, /* first met in another event (raced the /proc scan) */
 };
 
+/* What a wait waits for, when tangle can tell (see lockinfo.h). */
+enum lock_kind {
+	LOCK_UNKNOWN = 0, /* a futex we cannot name: condvar, semaphore, other runtimes */
+	LOCK_MUTEX,
+	LOCK_RWLOCK,
+	LOCK_JOIN,
+};
+
+enum owner_state {
+	OWNER_NONE = 0, /* no owner known: never an edge */
+	OWNER_LIVE, /* a live thread that can see the lock */
+	OWNER_DEAD, /* the owner thread has exited: the lock is abandoned */
+};
+
+/* Who holds what a thread waits on, as last read from its memory. */
+struct lock_owner {
+	enum lock_kind kind;
+	enum owner_state state;
+	uint64_t lock_addr;
+	uint32_t owner_tid;
+	uint32_t owner_pid;
+	bool pshared;
+	bool readers; /* rwlock held by readers */
+	uint64_t wait_since_ns; /* the wait this answer is for */
+	uint64_t checked_ns; /* 0: never resolved */
+};
+
 struct wait {
 	enum wait_kind kind;
 	uint8_t sys; /* enum tangle_wait_sys */
@@ -61,6 +88,7 @@ struct thread {
 	uint64_t sched_blocked_ns; /* off-CPU in S or D, from the scheduler */
 	uint64_t nr_switches;
 	struct wait wait; /* kind WAIT_NONE when not in a wait */
+	struct lock_owner owner; /* valid when owner.wait_since_ns == wait.since_ns */
 	uint64_t nr_waits;
 	uint64_t wait_ns; /* total time in finished futex waits */
 	uint64_t first_seen_ns;
@@ -129,6 +157,10 @@ int model__wait_begin(struct model *m, uint64_t ts, uint32_t pid, uint32_t tid, 
 		      const struct wait *w);
 int model__wait_end(struct model *m, uint64_t ts, uint32_t pid, uint32_t tid, const char *comm,
 		    const struct wait *w, uint64_t begin_ns, int64_t ret);
+/* Record who holds what tid waits on; ignored if tid's wait changed meanwhile. */
+void model__set_owner(struct model *m, uint32_t tid, const struct lock_owner *o);
+/* The owner of t's current wait if it was resolved for this very wait, else NULL. */
+const struct lock_owner *thread__owner(const struct thread *t);
 /* Scheduler state as kept by the BPF thread map. */
 void model__thread_sched(struct model *m, uint32_t tid, const struct tangle_thread_info *ti);
 

@@ -14,18 +14,22 @@ static const char usage_text[] =
 	"A system-wide observer of what threads wait on.\n"
 	"\n"
 	"Commands:\n"
-	"  stream     stream thread and futex-wait events as NDJSON\n"
+	"  stream     stream thread, futex-wait and stuck-group events as NDJSON\n"
+	"  check      look for stuck threads for a while; exit 2 if some are stuck\n"
+	"  run        run a command and report if part of it gets stuck\n"
 	"  top        the dashboard (not built yet; see README)\n"
 	"\n"
 	"Options:\n"
 	"  -p, --pid PID[,PID...]   watch these processes only (repeatable)\n"
 	"  -t, --tid TID[,TID...]   watch these threads only (repeatable)\n"
 	"  -c, --comm NAME          watch threads with this exact name only\n"
-	"  -d, --duration SECONDS   stop after SECONDS (default: until Ctrl-C)\n"
+	"  -d, --duration SECONDS   stop after SECONDS (stream: until Ctrl-C; check: 2)\n"
 	"  -i, --interval SECONDS   how often to check drops and thread state (default 1)\n"
 	"  -o, --output FILE        write records to FILE instead of stdout\n"
 	"  -f, --follow             also watch processes that watched PIDs fork\n"
 	"      --json               NDJSON output (the default for stream)\n"
+	"      --stuck-after SECONDS  report stuck groups once their waits are this old\n"
+	"                           (default 0.1; run: 1)\n"
 	"      --ringbuf-mb MB      BPF ring buffer size, a power of two (default 16)\n"
 	"      --max-threads N      threads tracked in BPF maps (default 65536)\n"
 	"  -v, --verbose            say more, including libbpf's log\n"
@@ -37,14 +41,17 @@ static const char usage_text[] =
 	"  sudo tangle stream --json                 # every futex wait on the host\n"
 	"  sudo tangle stream -p 1234 -d 10          # one process, ten seconds\n"
 	"  sudo tangle stream -c postgres -o w.ndjson # threads named postgres, to a file\n"
-	"  sudo tangle stream -p 1234 | jq 'select(.type==\"wait_end\" and .blocked_ns > 1e9)'\n";
+	"  sudo tangle stream -p 1234 | jq 'select(.type==\"wait_end\" and .blocked_ns > 1e9)'\n"
+	"  sudo tangle check -p 1234                 # is any thread of 1234 stuck? (exit 2 if so)\n"
+	"  sudo tangle check --json -d 5             # the whole host, NDJSON stuck_group records\n"
+	"  sudo tangle run -- make check             # report if the test suite deadlocks\n";
 
 void opts__usage(FILE *out)
 {
 	fputs(usage_text, out);
 }
 
-enum { OPT_JSON = 256, OPT_RINGBUF, OPT_MAX_THREADS };
+enum { OPT_JSON = 256, OPT_RINGBUF, OPT_MAX_THREADS, OPT_STUCK_AFTER };
 
 static const struct option long_opts[] = {
 	{ "pid", required_argument, NULL, 'p' },
@@ -57,6 +64,7 @@ static const struct option long_opts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "ringbuf-mb", required_argument, NULL, OPT_RINGBUF },
 	{ "max-threads", required_argument, NULL, OPT_MAX_THREADS },
+	{ "stuck-after", required_argument, NULL, OPT_STUCK_AFTER },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -116,7 +124,11 @@ int opts__parse(const char *cmd, int argc, char **argv, struct opts *o)
 	o->ringbuf_bytes = 16u << 20;
 	o->max_threads = 65536;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:t:c:d:i:o:fvh", long_opts, NULL)) != -1) {
+	bool run = !strcmp(cmd, "run");
+
+	/* run: options end at the command ("+": no permutation) */
+	while ((c = getopt_long(argc, argv, run ? "+p:t:c:d:i:o:fvh" : "p:t:c:d:i:o:fvh", long_opts,
+				NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_ids(cmd, "PID", optarg, o->filter.pids, &o->filter.npids))
@@ -163,6 +175,10 @@ int opts__parse(const char *cmd, int argc, char **argv, struct opts *o)
 				return bad(cmd, "thread limit (64..4194304)", optarg);
 			o->max_threads = (unsigned int)v;
 			break;
+		case OPT_STUCK_AFTER:
+			if (parse_seconds(cmd, "--stuck-after", optarg, &o->stuck_after_s))
+				return -EINVAL;
+			break;
 		case 'v':
 			o->verbose = true;
 			break;
@@ -173,6 +189,15 @@ int opts__parse(const char *cmd, int argc, char **argv, struct opts *o)
 			fprintf(stderr, "Try 'tangle %s --help'.\n", cmd);
 			return -EINVAL;
 		}
+	}
+	if (run) {
+		if (optind >= argc) {
+			fprintf(stderr,
+				"tangle run: no command given (tangle run -- CMD [ARG...])\n");
+			return -EINVAL;
+		}
+		o->command = argv + optind;
+		return 0;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "tangle %s: unexpected argument '%s'\n", cmd, argv[optind]);

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include "filter.h"
 
 struct opts {
@@ -17,6 +18,8 @@ struct opts {
 	bool follow_children;
 	size_t ringbuf_bytes;
 	unsigned int max_threads;
+	double stuck_after_s; /* report groups whose waits are at least this old */
+	char **command; /* run: the command and its arguments (after --) */
 };
 
 /*

@@ -273,3 +273,108 @@ bool procfs__pid_exists(const char *proc_root, uint32_t pid)
 	snprintf(path, sizeof(path), "%s/%u/stat", proc_root, pid);
 	return access(path, F_OK) == 0;
 }
+
+int procfs__parse_status(const char *buf, uint32_t *tgid, char *state)
+{
+	const char *t = strstr(buf, "\nTgid:");
+	const char *s = strstr(buf, "\nState:");
+	unsigned long v;
+
+	if (!t || !s || sscanf(t + 6, " %lu", &v) != 1 || v == 0 || v > UINT32_MAX ||
+	    sscanf(s + 7, " %c", state) != 1)
+		return -EINVAL;
+	*tgid = (uint32_t)v;
+	return 0;
+}
+
+int procfs__tgid_of(const char *proc_root, uint32_t tid, uint32_t *tgid, bool *zombie)
+{
+	char path[PATH_MAX], buf[1024], state;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%u/status", proc_root, tid);
+	n = read_small(path, buf, sizeof(buf));
+	if (n < 0)
+		return n == -ENOENT || n == -ESRCH ? -ENOENT : (int)n;
+	if (procfs__parse_status(buf, tgid, &state))
+		return -EINVAL;
+	*zombie = state == 'Z' || state == 'X';
+	return 0;
+}
+
+int procfs__parse_maps_line(const char *line, uint64_t *start, uint64_t *end, struct map_id *id)
+{
+	unsigned long long s, e, ino;
+	unsigned int major, minor;
+
+	if (sscanf(line, "%llx-%llx %*s %*s %x:%x %llu", &s, &e, &major, &minor, &ino) != 5)
+		return -EINVAL;
+	*start = s;
+	*end = e;
+	id->dev = (uint64_t)major << 32 | minor;
+	id->inode = ino;
+	return 0;
+}
+
+/* Call fn for each maps line until it returns true; returns whether one did. */
+static bool maps_find(const char *proc_root, uint32_t pid,
+		      bool (*fn)(uint64_t start, uint64_t end, const struct map_id *id, void *ctx),
+		      void *ctx)
+{
+	char path[PATH_MAX], *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%u/maps", proc_root, pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!found && getline(&line, &cap, f) > 0) {
+		uint64_t start, end;
+		struct map_id id;
+
+		if (procfs__parse_maps_line(line, &start, &end, &id) == 0)
+			found = fn(start, end, &id, ctx);
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+struct map_query {
+	uint64_t addr;
+	struct map_id id;
+};
+
+static bool map_holds(uint64_t start, uint64_t end, const struct map_id *id, void *ctx)
+{
+	struct map_query *q = ctx;
+
+	if (q->addr < start || q->addr >= end)
+		return false;
+	q->id = *id;
+	return true;
+}
+
+int procfs__map_of(const char *proc_root, uint32_t pid, uint64_t addr, struct map_id *out)
+{
+	struct map_query q = { .addr = addr };
+
+	if (!maps_find(proc_root, pid, map_holds, &q))
+		return -ENOENT;
+	*out = q.id;
+	return 0;
+}
+
+static bool map_is(uint64_t start, uint64_t end, const struct map_id *id, void *ctx)
+{
+	const struct map_id *want = ctx;
+
+	return id->inode && id->inode == want->inode && id->dev == want->dev;
+}
+
+bool procfs__maps_object(const char *proc_root, uint32_t pid, const struct map_id *id)
+{
+	return maps_find(proc_root, pid, map_is, (void *)id);
+}

@@ -29,7 +29,26 @@ int procfs__read_thread(const char *proc_root, uint32_t pid, uint32_t tid,
 			struct procfs_thread *out);
 bool procfs__pid_exists(const char *proc_root, uint32_t pid);
 
+/*
+ * The process (tgid) of a thread id, from /proc/TID/status. Returns 0 and sets
+ * *tgid and *zombie, or -ENOENT when no such thread exists.
+ */
+int procfs__tgid_of(const char *proc_root, uint32_t tid, uint32_t *tgid, bool *zombie);
+
+/* The backing object (device, inode) of the mapping of pid that holds addr. */
+struct map_id {
+	uint64_t dev; /* major << 32 | minor */
+	uint64_t inode;
+};
+int procfs__map_of(const char *proc_root, uint32_t pid, uint64_t addr, struct map_id *out);
+/* Does pid map the object id anywhere? */
+bool procfs__maps_object(const char *proc_root, uint32_t pid, const struct map_id *id);
+
 /* Parsers, exposed for unit tests. */
+/* One /proc/PID/maps line: start, end, dev, inode. */
+int procfs__parse_maps_line(const char *line, uint64_t *start, uint64_t *end, struct map_id *id);
+/* The Tgid: and State: lines of /proc/TID/status. */
+int procfs__parse_status(const char *buf, uint32_t *tgid, char *state);
 /* "/proc/PID/stat": comm (may contain ')' and spaces) and state letter. */
 int procfs__parse_stat(const char *buf, char comm[TANGLE_COMM_LEN], char *state);
 /* "/proc/PID/task/TID/syscall": "NR ARG0..ARG5 SP PC", "running" or "-1 SP PC". */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <string.h>
 #include "futex.h"
+#include "lockinfo.h"
 #include "json.h"
 #include "view_json.h"
 
@@ -201,5 +202,82 @@ int view_json__summary(struct json_writer *w, uint64_t ts, uint64_t events, uint
 	json__kv_uint(w, "events", events);
 	json__kv_uint(w, "lost", lost);
 	json__kv_uint(w, "duration_ns", duration_ns);
+	return end(w);
+}
+
+static void waits_on(struct json_writer *w, const struct stuck_member *mb, symbol_fn sym,
+		     void *sym_ctx)
+{
+	const char *name = sym ? sym(mb->pid, mb->owner.lock_addr, sym_ctx) : NULL;
+
+	json__key(w, "waits_on");
+	json__begin_object(w);
+	json__kv_str(w, "kind", lock_kind_name(mb->owner.kind));
+	json__kv_hex(w, "addr", mb->owner.lock_addr);
+	json__kv_hex(w, "futex_addr", mb->wait.addr);
+	if (mb->owner.owner_tid)
+		json__kv_uint(w, "owner_tid", mb->owner.owner_tid);
+	else
+		json__kv_null(w, "owner_tid");
+	json__kv_bool(w, "owner_exited", mb->owner.state == OWNER_DEAD);
+	json__kv_bool(w, "pshared", mb->owner.pshared);
+	json__kv_str(w, "symbol", name);
+	json__end_object(w);
+}
+
+int view_json__stuck_group(struct json_writer *w, const struct stuck_group *g, symbol_fn sym,
+			   void *sym_ctx)
+{
+	uint32_t pids[64];
+	size_t npids = 0;
+
+	begin(w, g->resolved_ns ? "stuck_group_resolved" : "stuck_group",
+	      g->resolved_ns ? g->resolved_ns : g->detected_ns);
+	json__kv_uint(w, "group_id", g->id);
+	json__kv_str(w, "kind", group_kind_name(g->kind));
+	json__kv_uint(w, "revision", g->revision);
+	json__kv_uint(w, "detected_ts_ns", g->detected_ns);
+	if (g->resolved_ns)
+		json__kv_uint(w, "resolved_ts_ns", g->resolved_ns);
+	json__key(w, "pids");
+	json__begin_array(w);
+	for (size_t i = 0; i < g->nr_members; i++) {
+		if (npids < 64 && !filter__has(pids, npids, g->members[i].pid)) {
+			pids[npids++] = g->members[i].pid;
+			json__uint(w, g->members[i].pid);
+		}
+	}
+	json__end_array(w);
+	json__key(w, "members");
+	json__begin_array(w);
+	for (size_t i = 0; i < g->nr_members; i++) {
+		const struct stuck_member *mb = &g->members[i];
+
+		json__begin_object(w);
+		json__kv_uint(w, "pid", mb->pid);
+		json__kv_uint(w, "tid", mb->tid);
+		json__kv_strn(w, "comm", mb->comm, strnlen(mb->comm, TANGLE_COMM_LEN));
+		json__kv_uint(w, "blocked_ns", mb->blocked_ns);
+		json__kv_bool(w, "in_cycle", mb->in_cycle);
+		waits_on(w, mb, sym, sym_ctx);
+		json__key(w, "stack");
+		json__begin_array(w);
+		json__end_array(w);
+		json__end_object(w);
+	}
+	json__end_array(w);
+	json__key(w, "edges");
+	json__begin_array(w);
+	for (size_t i = 0; i < g->nr_edges; i++) {
+		json__begin_object(w);
+		json__kv_uint(w, "from_tid", g->edges[i].from_tid);
+		json__kv_uint(w, "to_tid", g->edges[i].to_tid);
+		json__kv_str(w, "kind", lock_kind_name(g->edges[i].kind));
+		json__kv_hex(w, "addr", g->edges[i].addr);
+		json__end_object(w);
+	}
+	json__end_array(w);
+	if (g->kind == GROUP_ABANDONED)
+		json__kv_uint(w, "exited_owner_tid", g->dead_owner_tid);
 	return end(w);
 }

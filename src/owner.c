@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <string.h>
+#include <sys/uio.h>
+#include "lockinfo.h"
+#include "owner.h"
+#include "procfs.h"
+
+static int read_snapshot(uint32_t pid, uint64_t addr, uint8_t *snap)
+{
+	struct iovec local = { .iov_base = snap, .iov_len = LOCKINFO_SNAP };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)(addr - LOCKINFO_BEFORE),
+				.iov_len = LOCKINFO_SNAP };
+	ssize_t n;
+
+	if (addr < LOCKINFO_BEFORE)
+		return -EFAULT;
+	n = process_vm_readv((pid_t)pid, &local, 1, &remote, 1, 0);
+	if (n < 0)
+		return -errno;
+	return n == LOCKINFO_SNAP ? 0 : -EFAULT;
+}
+
+/* A shared lock's owner in another process must map the same object. */
+static bool shares_lock(const char *proc_root, uint32_t pid, uint64_t addr, uint32_t owner_pid)
+{
+	struct map_id id;
+
+	if (procfs__map_of(proc_root, pid, addr, &id) || !id.inode)
+		return false;
+	return procfs__maps_object(proc_root, owner_pid, &id);
+}
+
+int owner__resolve(const char *proc_root, uint32_t pid, const struct wait *w, uint64_t now,
+		   struct lock_owner *out)
+{
+	uint8_t snap[LOCKINFO_SNAP];
+	struct lock_guess g;
+	uint32_t owner_pid;
+	bool zombie;
+	int err = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->wait_since_ns = w->since_ns;
+	out->checked_ns = now;
+	out->lock_addr = w->addr;
+	if (!lockinfo__wants_memory(w))
+		return 0;
+	err = read_snapshot(pid, w->addr, snap);
+	lockinfo__classify(w, err ? NULL : snap, &g);
+	out->kind = g.kind;
+	out->lock_addr = g.lock_addr;
+	out->pshared = g.pshared;
+	out->readers = g.readers;
+	if (!g.owner_tid)
+		return err;
+	out->owner_tid = g.owner_tid;
+	if (procfs__tgid_of(proc_root, g.owner_tid, &owner_pid, &zombie) == -ENOENT) {
+		/* a joined thread that is gone would not block anyone: no claim */
+		out->state = g.kind == LOCK_JOIN ? OWNER_NONE : OWNER_DEAD;
+		return 0;
+	}
+	if (g.kind == LOCK_JOIN) {
+		out->state = owner_pid == pid && !zombie ? OWNER_LIVE : OWNER_NONE;
+		out->owner_pid = owner_pid;
+		return 0;
+	}
+	if (owner_pid == pid) {
+		out->owner_pid = owner_pid;
+		out->state = zombie ? OWNER_DEAD : OWNER_LIVE;
+	} else if (g.pshared && !zombie && shares_lock(proc_root, pid, w->addr, owner_pid)) {
+		out->owner_pid = owner_pid;
+		out->state = OWNER_LIVE;
+	} else if (!g.pshared) {
+		/* a private lock's owner is in this process: its tid was reused, it is gone */
+		out->state = OWNER_DEAD;
+	}
+	return 0;
+}

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <inttypes.h>
+#include <string.h>
+#include "lockinfo.h"
+#include "report.h"
+
+void term_escape(char *dst, size_t dstlen, const char *src, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && src[i] && o + 5 < dstlen; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			dst[o++] = (char)c;
+		} else {
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[c >> 4];
+			dst[o++] = hex[c & 15];
+		}
+	}
+	dst[o] = '\0';
+}
+
+void format_duration(char *dst, size_t dstlen, uint64_t ns)
+{
+	if (ns < 1000000)
+		snprintf(dst, dstlen, "%" PRIu64 " us", ns / 1000);
+	else if (ns < 1000000000)
+		snprintf(dst, dstlen, "%" PRIu64 " ms", ns / 1000000);
+	else if (ns < UINT64_C(60000000000))
+		snprintf(dst, dstlen, "%.2f s", ns / 1e9);
+	else
+		snprintf(dst, dstlen, "%" PRIu64 " min %" PRIu64 " s", ns / UINT64_C(60000000000),
+			 ns / UINT64_C(1000000000) % 60);
+}
+
+static const struct stuck_member *member(const struct stuck_group *g, uint32_t tid)
+{
+	for (size_t i = 0; i < g->nr_members; i++)
+		if (g->members[i].tid == tid)
+			return &g->members[i];
+	return NULL;
+}
+
+static void lock_name(char *dst, size_t len, const struct stuck_member *mb, symbol_fn sym,
+		      void *ctx)
+{
+	const char *name = sym ? sym(mb->pid, mb->owner.lock_addr, ctx) : NULL;
+	char esc[256];
+
+	if (name) {
+		term_escape(esc, sizeof(esc), name, strlen(name));
+		snprintf(dst, len, "%s 0x%" PRIx64 " <%s>", lock_kind_name(mb->owner.kind),
+			 mb->owner.lock_addr, esc);
+	} else {
+		snprintf(dst, len, "%s 0x%" PRIx64, lock_kind_name(mb->owner.kind),
+			 mb->owner.lock_addr);
+	}
+}
+
+static void thread_name(char *dst, size_t len, uint32_t tid, const struct stuck_member *mb)
+{
+	char comm[4 * TANGLE_COMM_LEN + 1];
+
+	if (!mb) {
+		snprintf(dst, len, "thread %u", tid);
+		return;
+	}
+	term_escape(comm, sizeof(comm), mb->comm, TANGLE_COMM_LEN);
+	snprintf(dst, len, "thread %u \"%s\"", tid, comm);
+}
+
+static void report_member(FILE *out, const struct stuck_group *g, const struct stuck_member *mb,
+			  symbol_fn sym, void *ctx)
+{
+	char who[128], owner[128], lock[512], dur[32];
+
+	thread_name(who, sizeof(who), mb->tid, mb);
+	thread_name(owner, sizeof(owner), mb->owner.owner_tid, member(g, mb->owner.owner_tid));
+	lock_name(lock, sizeof(lock), mb, sym, ctx);
+	format_duration(dur, sizeof(dur), mb->blocked_ns);
+	fprintf(out, "  %s (pid %u) blocked %s%s\n", who, mb->pid,
+		mb->wait.preblocked ? "at least " : "", dur);
+	if (mb->owner.kind == LOCK_JOIN)
+		fprintf(out, "      joining %s\n", owner);
+	else if (mb->owner.state == OWNER_DEAD)
+		fprintf(out, "      waiting for %s, whose owner thread %u has exited\n", lock,
+			mb->owner.owner_tid);
+	else
+		fprintf(out, "      waiting for %s held by %s%s\n", lock, owner,
+			mb->owner.owner_pid != mb->pid ? " (another process)" : "");
+}
+
+void report__group(FILE *out, const struct stuck_group *g, symbol_fn sym, void *ctx)
+{
+	size_t ncycle = 0;
+
+	if (g->resolved_ns) {
+		fprintf(out, "tangle: stuck group %" PRIu64 " (%s) resolved\n", g->id,
+			group_kind_name(g->kind));
+		return;
+	}
+	for (size_t i = 0; i < g->nr_members; i++)
+		ncycle += g->members[i].in_cycle;
+	fprintf(out, "tangle: %s (group %" PRIu64 "): %zu thread%s can never proceed\n",
+		g->kind == GROUP_DEADLOCK ? "DEADLOCK" : "ABANDONED LOCK", g->id, g->nr_members,
+		g->nr_members == 1 ? "" : "s");
+	if (g->kind == GROUP_DEADLOCK)
+		fprintf(out, "  each thread of the cycle waits for something the next one holds\n");
+	else
+		fprintf(out, "  a lock they wait for was held by thread %u, which has exited\n",
+			g->dead_owner_tid);
+	fprintf(out, "\n");
+	for (size_t i = 0; i < g->nr_members; i++)
+		report_member(out, g, &g->members[i], sym, ctx);
+	if (g->kind == GROUP_DEADLOCK && ncycle) {
+		char name[128], lock[512];
+
+		fprintf(out, "\n  cycle: ");
+		for (size_t i = 0; i < ncycle; i++) {
+			thread_name(name, sizeof(name), g->members[i].tid, &g->members[i]);
+			lock_name(lock, sizeof(lock), &g->members[i], sym, ctx);
+			fprintf(out, "%s\n         -> %s\n         -> ", name, lock);
+		}
+		thread_name(name, sizeof(name), g->members[0].tid, &g->members[0]);
+		fprintf(out, "%s\n", name);
+	}
+	if (ncycle < g->nr_members)
+		fprintf(out, "\n  %zu of them wait, directly or not, on the %s\n",
+			g->nr_members - ncycle, g->kind == GROUP_DEADLOCK ? "cycle" : "lost lock");
+	fprintf(out, "\n");
+	fflush(out);
+}

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Human-readable stuck-group reports, in the manner of a sanitizer report:
+ * who, waiting on what, held by whom, and the cycle drawn as a chain.
+ * Every untrusted string is escaped for the terminal.
+ */
+#ifndef TANGLE_REPORT_H
+#define TANGLE_REPORT_H
+
+#include <stdio.h>
+#include "detect.h"
+#include "view_json.h"
+
+void report__group(FILE *out, const struct stuck_group *g, symbol_fn sym, void *sym_ctx);
+/* Copy src (at most n bytes) into dst with every non-printable byte as \xNN. */
+void term_escape(char *dst, size_t dstlen, const char *src, size_t n);
+/* "1.25 s", "350 ms", "2 min 5 s" */
+void format_duration(char *dst, size_t dstlen, uint64_t ns);
+
+#endif

@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+#include "owner.h"
+#include "procfs.h"
+#include "session.h"
+#include "symbols.h"
+
+#define PROC "/proc"
+#define DETECT_TICK_NS 100000000ull /* 100 ms: detection latency is about two ticks */
+#define DETECT_MIN_WAIT_NS 100000000ull /* waits younger than this are not examined */
+
+static void on_change(const struct model_event *ev, void *ctx)
+{
+	struct session *s = ctx;
+
+	if (s->hooks.on_change)
+		s->hooks.on_change(ev, s->hooks.ctx);
+}
+
+static void on_group(const struct stuck_group *g, void *ctx)
+{
+	struct session *s = ctx;
+
+	if (s->hooks.on_group)
+		s->hooks.on_group(g, s->hooks.ctx);
+}
+
+/* A thread found in /proc: into the model, and if blocked in a futex, seeded into BPF. */
+static void on_proc_thread(const struct procfs_thread *t, void *ctx)
+{
+	struct session *s = ctx;
+	struct wait w = t->wait;
+
+	model__thread_new(s->model, s->start_ns, t->pid, t->tid, t->comm, ORIGIN_PROC, 0, 0,
+			  t->state);
+	if (w.kind != WAIT_FUTEX)
+		return;
+	w.since_ns = s->start_ns;
+	if (consumer__seed_wait(s->consumer, t->tid, &w))
+		log_debug("could not seed the wait of tid %u", t->tid);
+	model__wait_begin(s->model, s->start_ns, t->pid, t->tid, t->comm, &w);
+}
+
+static int check_pids(const struct filter *f)
+{
+	for (size_t i = 0; i < f->npids; i++) {
+		if (!procfs__pid_exists(PROC, f->pids[i])) {
+			log_error(ESRCH, "no process with PID %u", f->pids[i]);
+			return -ESRCH;
+		}
+	}
+	return 0;
+}
+
+int session__open(struct session *s, struct opts *o, const struct session_hooks *h)
+{
+	struct consumer_opts co = {
+		.filter = &o->filter,
+		.follow_children = o->follow_children,
+		.ringbuf_bytes = o->ringbuf_bytes,
+		.max_threads = o->max_threads,
+	};
+	struct detect_opts dopts = { .min_wait_ns = DETECT_MIN_WAIT_NS };
+	int err;
+
+	if (o->stuck_after_s > 0)
+		dopts.min_wait_ns = (uint64_t)(o->stuck_after_s * 1e9);
+	s->opts = o;
+	s->hooks = *h;
+	s->tick_ns = DETECT_TICK_NS;
+	s->stop_when_pids_gone = o->filter.npids && !o->follow_children;
+	err = check_pids(&o->filter);
+	if (err)
+		return err;
+	s->model = model__new(on_change, s);
+	s->detector = detector__new(&dopts, on_group, s);
+	if (!s->model || !s->detector)
+		return -ENOMEM;
+	s->consumer = consumer__open(&co, s->model);
+	if (!s->consumer)
+		return -errno;
+	s->start_ns = now_ns();
+	if (o->duration_s > 0)
+		s->deadline_ns = s->start_ns + (uint64_t)(o->duration_s * 1e9);
+	return 0;
+}
+
+/* Bootstrap: events since attach first, then what /proc says was there before. */
+static void bootstrap(struct session *s)
+{
+	consumer__poll(s->consumer);
+	procfs__scan(PROC, &s->opts->filter, on_proc_thread, s);
+	consumer__sync_threads(s->consumer);
+	s->last_sync_ns = now_ns();
+}
+
+static void report_drops(struct session *s)
+{
+	const struct consumer_stats *st = consumer__stats(s->consumer);
+
+	for (int r = 0; r < TANGLE_DROP_MAX; r++) {
+		if (st->drops[r] == s->drops_reported[r])
+			continue;
+		if (s->hooks.on_lost)
+			s->hooks.on_lost(s, now_ns(), r, st->drops[r] - s->drops_reported[r],
+					 st->drops[r]);
+		s->drops_reported[r] = st->drops[r];
+	}
+}
+
+/* Read who holds what each long, untimed wait is on; one memory read per wait per tick. */
+static void resolve_owners(struct session *s, uint64_t now)
+{
+	struct thread *t;
+	size_t it = 0;
+
+	while ((t = model__next_thread(s->model, &it))) {
+		struct lock_owner o;
+
+		if (t->wait.kind == WAIT_NONE || t->wait.has_timeout ||
+		    now < t->wait.since_ns + DETECT_MIN_WAIT_NS)
+			continue;
+		owner__resolve(PROC, t->pid, &t->wait, now, &o);
+		model__set_owner(s->model, t->tid, &o);
+	}
+}
+
+void session__detect(struct session *s)
+{
+	uint64_t now = now_ns();
+
+	resolve_owners(s, now);
+	if (detector__run(s->detector, s->model, now))
+		log_error(ENOMEM, "stuck-group detection");
+}
+
+static bool watched_pids_gone(const struct session *s)
+{
+	const struct filter *f = &s->opts->filter;
+
+	if (!s->stop_when_pids_gone)
+		return false;
+	for (size_t i = 0; i < f->npids; i++)
+		if (procfs__pid_exists(PROC, f->pids[i]))
+			return false;
+	return true;
+}
+
+static int on_ringbuf(struct loop *l, void *ctx)
+{
+	struct session *s = ctx;
+	int n = consumer__poll(s->consumer);
+
+	if (n < 0 && n != -EINTR) {
+		log_error(-n, "reading the ring buffer");
+		return n;
+	}
+	return 0;
+}
+
+static int on_tick(struct loop *l, void *ctx)
+{
+	struct session *s = ctx;
+	uint64_t now;
+
+	consumer__poll(s->consumer);
+	report_drops(s);
+	now = now_ns();
+	if (now - s->last_sync_ns >= (uint64_t)(s->opts->interval_s * 1e9)) {
+		consumer__sync_threads(s->consumer);
+		s->last_sync_ns = now;
+	}
+	session__detect(s);
+	if (s->hooks.on_tick && !s->hooks.on_tick(s))
+		loop__stop(l);
+	if (s->deadline_ns && now_ns() >= s->deadline_ns)
+		loop__stop(l);
+	if (watched_pids_gone(s)) {
+		log_debug("every watched process has exited");
+		loop__stop(l);
+	}
+	return 0;
+}
+
+static int on_signal(struct loop *l, int signo, void *ctx)
+{
+	struct session *s = ctx;
+
+	if (signo == s->extra_signal && s->hooks.on_signal) {
+		if (!s->hooks.on_signal(s, signo))
+			loop__stop(l);
+		return 0;
+	}
+	log_debug("got signal %d, detaching", signo);
+	loop__stop(l);
+	return 0;
+}
+
+int session__run(struct session *s)
+{
+	uint64_t tick = s->tick_ns;
+	sigset_t sigs;
+	int err;
+
+	bootstrap(s);
+	s->loop = loop__new();
+	if (!s->loop)
+		return -errno;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	if (s->extra_signal)
+		sigaddset(&sigs, s->extra_signal);
+	err = loop__add_signals(s->loop, &sigs, on_signal, s);
+	if (!err)
+		err = loop__add_fd(s->loop, consumer__fd(s->consumer), on_ringbuf, s);
+	if (s->deadline_ns && s->deadline_ns - s->start_ns < tick)
+		tick = s->deadline_ns - s->start_ns;
+	if (!err)
+		err = loop__add_timer(s->loop, tick, on_tick, s);
+	if (!err)
+		err = loop__run(s->loop);
+	if (err)
+		log_error(-err, "event loop");
+	return err;
+}
+
+void session__drain(struct session *s)
+{
+	if (!s->consumer)
+		return;
+	consumer__poll(s->consumer);
+	report_drops(s);
+}
+
+void session__close(struct session *s)
+{
+	const struct consumer_stats *st = s->consumer ? consumer__stats(s->consumer) : NULL;
+
+	if (st && st->bad_records)
+		log_warn("%llu malformed records ignored", (unsigned long long)st->bad_records);
+	loop__free(s->loop);
+	consumer__free(s->consumer);
+	detector__free(s->detector);
+	model__free(s->model);
+	memset(s, 0, sizeof(*s));
+}
+
+const char *session__symbol(uint32_t pid, uint64_t addr, void *ctx)
+{
+	static char buf[256];
+
+	if (symbols__data(PROC, pid, addr, buf, sizeof(buf)))
+		return NULL;
+	return buf;
+}

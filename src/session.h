@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * A collection session, shared by stream, check and run: attach the BPF side,
+ * take in what /proc shows is already blocked, then tick: drain events,
+ * resolve the owners of long waits, run the detector, report drops, until the
+ * duration ends, a signal arrives or the command's hook says stop.
+ *
+ * Order matters at start: BPF is attached before /proc is read, so nothing
+ * that happens in between is missed; the model resolves the overlap.
+ */
+#ifndef TANGLE_SESSION_H
+#define TANGLE_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "consumer.h"
+#include "detect.h"
+#include "loop.h"
+#include "model.h"
+#include "opts.h"
+
+struct session;
+
+struct session_hooks {
+	model_listener_fn on_change; /* every model change */
+	detect_fn on_group; /* new, changed and resolved stuck groups */
+	/* drops counted by the kernel since the last call, per reason */
+	void (*on_lost)(struct session *s, uint64_t ts, int reason, uint64_t count, uint64_t total);
+	/* after each tick; return false to stop */
+	bool (*on_tick)(struct session *s);
+	/* a signal other than SIGINT/SIGTERM/SIGHUP (e.g. SIGCHLD); return false to stop */
+	bool (*on_signal)(struct session *s, int signo);
+	void *ctx;
+};
+
+struct session {
+	struct opts *opts;
+	struct session_hooks hooks;
+	struct model *model;
+	struct consumer *consumer;
+	struct detector *detector;
+	uint64_t start_ns;
+	uint64_t deadline_ns; /* 0: none */
+	uint64_t tick_ns;
+	uint64_t last_sync_ns;
+	uint64_t drops_reported[TANGLE_DROP_MAX];
+	bool stop_when_pids_gone;
+	int extra_signal; /* 0, or a signal routed to hooks.on_signal */
+	struct loop *loop;
+};
+
+/* Check PIDs exist, attach, bootstrap from /proc. Returns 0 or -errno (already logged). */
+int session__open(struct session *s, struct opts *o, const struct session_hooks *h);
+/* Run the loop until something stops it; returns 0 or -errno. */
+int session__run(struct session *s);
+/* Drain what is pending (at the end of a run). */
+void session__drain(struct session *s);
+void session__close(struct session *s);
+/* Resolve owners and run the detector now. */
+void session__detect(struct session *s);
+/* Name of a lock at addr in pid, from the process's symbols, or NULL. */
+const char *session__symbol(uint32_t pid, uint64_t addr, void *ctx);
+
+#endif

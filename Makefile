@@ -144,4 +144,6 @@ clean:
 	$(call msg,CLEAN,)
 	$(Q)rm -rf .output .output-san tangle tangle-san
 
+.SECONDARY:
+
 -include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/unit/*.d)

@@ -44,11 +44,14 @@ static int decode_wait_end(struct model *m, const struct tangle_ev_wait_end *e)
 		.since_ns = e->begin_ns,
 	};
 	struct thread *t = model__thread(m, e->hdr.tid);
+	char comm[TANGLE_COMM_LEN];
 
 	if (e->begin_ns > e->hdr.ts_ns)
 		return -EINVAL;
-	return model__wait_end(m, e->hdr.ts_ns, e->hdr.pid, e->hdr.tid, t ? t->comm : "", &w,
-			       e->begin_ns, e->ret);
+	/* a copy: the model may replace the thread (a reused tid) while using it */
+	comm_copy(comm, t ? t->comm : "");
+	return model__wait_end(m, e->hdr.ts_ns, e->hdr.pid, e->hdr.tid, comm, &w, e->begin_ns,
+			       e->ret);
 }
 
 static int decode_task(struct model *m, const struct tangle_ev_task *e)

@@ -23,7 +23,8 @@ void comm_copy(char dst[TANGLE_COMM_LEN], const char *src)
 {
 	size_t n = src ? strnlen(src, TANGLE_COMM_LEN - 1) : 0;
 
-	memcpy(dst, src, n);
+	if (n)
+		memcpy(dst, src, n);
 	memset(dst + n, 0, TANGLE_COMM_LEN - n);
 }
 
@@ -102,14 +103,15 @@ static struct process *process_get_or_add(struct model *m, uint32_t pid, const c
 	return p;
 }
 
-static struct futex_stat *futex_stat_get(struct process *p, uint64_t addr)
+/* The stats of addr, created if there is room; a refusal is counted once, at wait begin. */
+static struct futex_stat *futex_stat_get(struct process *p, uint64_t addr, bool at_begin)
 {
 	struct futex_stat *f = hmap__get(p->futexes, addr);
 
 	if (f)
 		return f;
 	if (hmap__len(p->futexes) >= MODEL_MAX_FUTEXES_PER_PROCESS) {
-		p->futexes_dropped++;
+		p->futexes_dropped += at_begin;
 		return NULL;
 	}
 	f = calloc(1, sizeof(*f));
@@ -153,6 +155,8 @@ static struct thread *thread_add(struct model *m, uint64_t ts, uint32_t pid, uin
 	return t;
 }
 
+static void thread_remove(struct model *m, struct thread *t);
+
 /* A thread met in a wait event before any fork or /proc record named it. */
 static struct thread *thread_get_or_seen(struct model *m, uint64_t ts, uint32_t pid, uint32_t tid,
 					 const char *comm)
@@ -160,8 +164,11 @@ static struct thread *thread_get_or_seen(struct model *m, uint64_t ts, uint32_t 
 	struct thread *t = hmap__get(m->threads, tid);
 	struct model_event ev = { .kind = MC_THREAD_NEW, .ts_ns = ts };
 
-	if (t)
+	if (t && t->pid == pid)
 		return t;
+	/* the tid was reused by another process: its exit record was lost */
+	if (t)
+		thread_remove(m, t);
 	t = thread_add(m, ts, pid, tid, comm, ORIGIN_SEEN);
 	if (!t)
 		return NULL;
@@ -208,8 +215,10 @@ int model__thread_new(struct model *m, uint64_t ts, uint32_t pid, uint32_t tid, 
 	struct thread *t = hmap__get(m->threads, tid);
 
 	/* the /proc scan and the fork event can both name a thread born during start-up */
-	if (t)
+	if (t && t->pid == pid)
 		return 0;
+	if (t)
+		thread_remove(m, t); /* tid reused by another process; the exit was lost */
 	t = thread_add(m, ts, pid, tid, comm, origin);
 	if (!t)
 		return -ENOMEM;
@@ -338,8 +347,8 @@ int model__wait_begin(struct model *m, uint64_t ts, uint32_t pid, uint32_t tid, 
 	t->wait = *w;
 	t->wait.kind = WAIT_FUTEX;
 	comm_copy(t->comm, comm);
-	p = hmap__get(m->processes, pid);
-	f = p ? futex_stat_get(p, w->addr) : NULL;
+	p = hmap__get(m->processes, t->pid);
+	f = p ? futex_stat_get(p, w->addr, true) : NULL;
 	if (f)
 		f->waiting++;
 	ev.thread = t;
@@ -373,8 +382,8 @@ int model__wait_end(struct model *m, uint64_t ts, uint32_t pid, uint32_t tid, co
 	ev.result = wait_result_of(ret);
 	t->nr_waits++;
 	t->wait_ns += ev.blocked_ns;
-	p = hmap__get(m->processes, pid);
-	f = p ? futex_stat_get(p, done.addr) : NULL;
+	p = hmap__get(m->processes, t->pid);
+	f = p ? futex_stat_get(p, done.addr, false) : NULL;
 	if (f) {
 		f->waits++;
 		f->total_ns += ev.blocked_ns;
@@ -461,6 +470,8 @@ enum wait_result wait_result_of(int64_t ret)
 {
 	if (ret >= 0)
 		return WAIT_WOKEN; /* futex_waitv returns the index of the woken futex */
+	if (ret < -4095)
+		return WAIT_ERROR; /* not an errno: a corrupt record */
 	switch (-ret) {
 	case ETIMEDOUT:
 		return WAIT_TIMEOUT;

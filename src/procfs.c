@@ -102,7 +102,7 @@ int procfs__parse_syscall(const char *buf, long *nr, uint64_t args[6])
 			return -EINVAL;
 		errno = 0;
 		args[i] = strtoull(p, &end, 16);
-		if (errno || end == p + 2)
+		if (errno || end <= p + 2)
 			return -EINVAL;
 	}
 	return 0;

@@ -6,19 +6,29 @@
 #include "owner.h"
 #include "procfs.h"
 
+/*
+ * The bytes around the futex word. A lock at the very start of a mapping has
+ * nothing readable before it: read from the page start and leave zeros there.
+ */
 static int read_snapshot(uint32_t pid, uint64_t addr, uint8_t *snap)
 {
-	struct iovec local = { .iov_base = snap, .iov_len = LOCKINFO_SNAP };
-	struct iovec remote = { .iov_base = (void *)(uintptr_t)(addr - LOCKINFO_BEFORE),
-				.iov_len = LOCKINFO_SNAP };
+	uint64_t from = addr - LOCKINFO_BEFORE;
+	struct iovec local, remote;
 	ssize_t n;
 
-	if (addr < LOCKINFO_BEFORE)
+	if (addr < 4096)
 		return -EFAULT;
+	if ((from & ~4095ull) != (addr & ~4095ull))
+		from = addr & ~4095ull;
+	memset(snap, 0, LOCKINFO_SNAP);
+	local.iov_base = snap + (from - (addr - LOCKINFO_BEFORE));
+	local.iov_len = LOCKINFO_SNAP - (from - (addr - LOCKINFO_BEFORE));
+	remote.iov_base = (void *)(uintptr_t)from;
+	remote.iov_len = local.iov_len;
 	n = process_vm_readv((pid_t)pid, &local, 1, &remote, 1, 0);
 	if (n < 0)
 		return -errno;
-	return n == LOCKINFO_SNAP ? 0 : -EFAULT;
+	return (size_t)n == local.iov_len ? 0 : -EFAULT;
 }
 
 /* A shared lock's owner in another process must map the same object. */

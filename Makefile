@@ -30,7 +30,7 @@ ALL_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wshadow -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing \
 	-D_GNU_SOURCE -DTANGLE_VERSION='"$(VERSION)"' \
 	-Iinclude -Isrc -I$(OUTPUT) $(SANFLAGS) -MMD -MP
-LDLIBS := -lbpf -lelf -lz
+LDLIBS := -lbpf -lelf -lz -lncursesw -ltinfo
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-Iinclude -Ivmlinux -I$(OUTPUT)
 
@@ -38,8 +38,10 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 CORE_SRCS := src/json.c src/hmap.c src/model.c src/decode.c src/procfs.c src/log.c \
 	src/view_json.c src/futex.c src/lockinfo.c src/detect.c src/report.c src/owner.c \
 	src/symbols.c
+CORE_SRCS += src/tui/snapshot.c src/tui/table.c
+# Only src/tui/top.c includes curses.
 APP_SRCS := $(CORE_SRCS) src/consumer.c src/loop.c src/opts.c src/session.c src/cmd_stream.c \
-	src/cmd_check.c src/cmd_run.c src/main.c
+	src/cmd_check.c src/cmd_run.c src/tui/top.c src/main.c
 CORE_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(CORE_SRCS))
 APP_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(APP_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(wildcard tests/unit/test_*.c))
@@ -54,7 +56,7 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all test test-run demo-run test-unit test-runtime fixtures unit deps vmlinux demo format check-format \
+.PHONY: all bench test test-run demo-run test-unit test-runtime fixtures unit deps vmlinux demo format check-format \
 	clean valgrind
 all: $(APP)
 
@@ -62,7 +64,7 @@ $(APP): $(APP_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(SANFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUTPUT) $(OUTPUT)/src $(OUTPUT)/unit $(OUTPUT)/fixtures:
+$(OUTPUT) $(OUTPUT)/src $(OUTPUT)/src/tui $(OUTPUT)/unit $(OUTPUT)/fixtures:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/tangle.bpf.o: bpf/tangle.bpf.c include/tangle_abi.h vmlinux/vmlinux.h | $(OUTPUT)
@@ -77,7 +79,7 @@ $(SKEL): $(OUTPUT)/tangle.bpf.o
 # Only the consumer includes the skeleton.
 $(OUTPUT)/src/consumer.o: $(SKEL)
 
-$(OUTPUT)/src/%.o: src/%.c | $(OUTPUT)/src
+$(OUTPUT)/src/%.o: src/%.c | $(OUTPUT)/src $(OUTPUT)/src/tui
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -123,6 +125,10 @@ valgrind: unit $(APP)
 	$(Q)valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 		./$(APP) stream --json -d 2 > /dev/null && echo "  valgrind ./$(APP) stream -d 2: clean"
 
+# Benchmarks print figures measured side by side; they do not pass or fail on timing.
+bench: $(APP) fixtures
+	$(Q)$(PYTHON) bench/latency.py
+
 deps:
 	$(Q)scripts/deps.sh
 
@@ -146,4 +152,4 @@ clean:
 
 .SECONDARY:
 
--include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/unit/*.d)
+-include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/src/tui/*.d $(OUTPUT)/unit/*.d)

@@ -11,6 +11,7 @@ struct json_writer;
 int cmd_stream(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 
 /* The meta record that opens every NDJSON stream. */
 int write_meta(struct json_writer *w, uint64_t ts, const struct filter *f);

@@ -8,6 +8,9 @@ int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "top";
 
+	if (argc <= 1)
+		return cmd_top(argc, argv);
+
 	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
 		opts__usage(stdout);
 		return 0;
@@ -22,11 +25,10 @@ int main(int argc, char **argv)
 		return cmd_check(argc - 1, argv + 1);
 	if (!strcmp(cmd, "run"))
 		return cmd_run(argc - 1, argv + 1);
-	if (!strcmp(cmd, "top") || cmd[0] == '-') {
-		fprintf(stderr, "tangle: the dashboard (tangle top) is not built yet; "
-				"use 'tangle stream' for now\n");
-		return 1;
-	}
+	if (!strcmp(cmd, "top"))
+		return cmd_top(argc - 1, argv + 1);
+	if (cmd[0] == '-') /* tangle -p 123: the dashboard with options */
+		return cmd_top(argc, argv);
 	fprintf(stderr, "tangle: unknown command '%s'\n", cmd);
 	opts__usage(stderr);
 	return 1;

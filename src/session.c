@@ -223,6 +223,8 @@ int session__run(struct session *s)
 		tick = s->deadline_ns - s->start_ns;
 	if (!err)
 		err = loop__add_timer(s->loop, tick, on_tick, s);
+	if (!err && s->hooks.on_start)
+		s->hooks.on_start(s);
 	if (!err)
 		err = loop__run(s->loop);
 	if (err)

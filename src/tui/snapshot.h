@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * What the dashboard shows, taken from the model at one instant: flat rows
+ * per view, with every derived figure computed and every string already made
+ * safe for a terminal. Plain C without curses or I/O (lock names come through
+ * a callback), so views only draw and tests can check the figures.
+ */
+#ifndef TANGLE_TUI_SNAPSHOT_H
+#define TANGLE_TUI_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "detect.h"
+#include "model.h"
+
+#define SNAP_NAME_LEN 64 /* escaped comm */
+#define SNAP_SYM_LEN 96
+
+enum view_id {
+	VIEW_PROCESSES,
+	VIEW_THREADS,
+	VIEW_LOCKS,
+	VIEW_STUCK,
+	VIEW_MAX,
+};
+
+struct proc_row {
+	uint32_t pid;
+	char comm[SNAP_NAME_LEN];
+	uint32_t threads;
+	uint32_t running, runnable, blocked; /* blocked: S or D */
+	double blocked_share; /* of the time its threads were tracked */
+	uint64_t longest_wait_ns;
+	uint32_t stuck;
+};
+
+struct thread_row {
+	uint32_t pid;
+	uint32_t tid;
+	char comm[SNAP_NAME_LEN];
+	uint8_t state;
+	bool waiting;
+	enum lock_kind kind;
+	uint64_t addr; /* the lock object when known, else the futex word */
+	char symbol[SNAP_SYM_LEN];
+	uint32_t owner_tid; /* 0: none known */
+	bool owner_exited;
+	bool has_timeout;
+	bool preblocked;
+	uint64_t wait_ns;
+	uint64_t group_id; /* 0: not in a stuck group */
+	struct wait wait;
+	struct lock_owner owner;
+};
+
+struct lock_row {
+	uint32_t pid;
+	uint64_t addr;
+	enum lock_kind kind;
+	char symbol[SNAP_SYM_LEN];
+	uint32_t owner_tid;
+	uint32_t waiters;
+	double contentions_per_s;
+	uint64_t waits;
+	uint64_t total_ns;
+	uint64_t max_ns;
+};
+
+struct group_row {
+	uint64_t id;
+	enum group_kind kind;
+	uint64_t age_ns;
+	size_t nr_members;
+	char chain[1024]; /* "1234 (worker) --mutex 0x...(a)--> 1235 (worker) --...--> 1234" */
+	char members[512];
+};
+
+struct snapshot {
+	uint64_t ts_ns;
+	struct proc_row *procs;
+	size_t nr_procs;
+	struct thread_row *threads;
+	size_t nr_threads;
+	struct lock_row *locks;
+	size_t nr_locks;
+	struct group_row *groups;
+	size_t nr_groups;
+	/* header figures */
+	uint32_t running, runnable, blocked;
+};
+
+typedef const char *(*snap_symbol_fn)(uint32_t pid, uint64_t addr, void *ctx);
+
+/*
+ * Take a snapshot. prev (may be NULL) is the previous snapshot, for rates.
+ * Returns NULL and sets errno on failure.
+ */
+struct snapshot *snapshot__take(const struct model *m, const struct detector *d,
+				const struct snapshot *prev, uint64_t now, snap_symbol_fn sym,
+				void *sym_ctx);
+void snapshot__free(struct snapshot *s);
+
+/* Columns, shared by drawing and sorting: one table per view. */
+struct column {
+	const char *title;
+	int width; /* 0: takes the rest of the line */
+	bool right; /* right-aligned */
+};
+
+const struct column *view__columns(enum view_id v, size_t *n);
+size_t view__nr_rows(const struct snapshot *s, enum view_id v);
+/* Format cell (row, col) of view v into buf. */
+void view__cell(const struct snapshot *s, enum view_id v, size_t row, size_t col, char *buf,
+		size_t len);
+/* Sort view v's rows by column col. */
+void view__sort(struct snapshot *s, enum view_id v, size_t col, bool descending);
+/* Does the row contain text (case-insensitive) in any of its cells? */
+bool view__row_matches(const struct snapshot *s, enum view_id v, size_t row, const char *text);
+/* The pid a row belongs to (0 for a stuck-group row spanning several). */
+uint32_t view__row_pid(const struct snapshot *s, enum view_id v, size_t row);
+
+/* Make an untrusted name printable: valid UTF-8 printable characters pass, the rest are \xNN. */
+void snap_escape(char *dst, size_t dstlen, const char *src, size_t n);
+void snap_duration(char *buf, size_t len, uint64_t ns);
+
+#endif

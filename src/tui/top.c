@@ -1,0 +1,971 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * `tangle top`: the dashboard. The session's loop drives everything: its
+ * 100 ms tick takes a model snapshot when the refresh interval is due, the
+ * keyboard fd is one more epoll source, SIGWINCH comes through signalfd. A
+ * draw only reads the snapshot, so it never waits on the model or the kernel.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+#include <wchar.h>
+#include "cmd.h"
+#include "futex.h"
+#include "hmap.h"
+#include "lockinfo.h"
+#include "log.h"
+#include "report.h"
+#include "session.h"
+#include "tui/curses.h"
+#include "tui/snapshot.h"
+
+/* Semantic colours; each has a monochrome fallback. */
+enum tone {
+	TONE_NORMAL,
+	TONE_HEADER, /* labels in the header */
+	TONE_VALUE, /* figures in the header */
+	TONE_TITLE, /* the column title row */
+	TONE_SELECTED, /* the selected row */
+	TONE_STUCK, /* stuck-group members */
+	TONE_WARN, /* drops */
+	TONE_TAB, /* the current view's tab */
+	TONE_KEY, /* key names in the bottom bar */
+	TONE_RUNNING,
+	TONE_BLOCKED,
+	TONE_DIM,
+	TONE_MAX,
+};
+
+#define SYMCACHE_MAX 4096
+
+static const double refresh_steps[] = { 0.2, 0.5, 1, 2, 5, 10 };
+
+struct top {
+	struct session session;
+	struct opts opts;
+	struct snapshot *snap;
+	enum view_id view;
+	size_t sort_col[VIEW_MAX];
+	bool sort_desc[VIEW_MAX];
+	size_t sel[VIEW_MAX]; /* index into the visible rows */
+	size_t scroll[VIEW_MAX]; /* first visible row shown */
+	uint64_t sel_key[VIEW_MAX];
+	size_t *visible;
+	size_t nr_visible;
+	char search[64];
+	char filter[64];
+	char input[64];
+	int input_mode; /* 0, '/', '\\' */
+	uint32_t pid_limit;
+	bool paused, detail, help, color, initialized;
+	int refresh_step;
+	uint64_t last_snap_ns;
+	uint64_t last_events;
+	double events_per_s;
+	char host[64];
+	struct hmap *symcache; /* (pid, addr) -> char * or (void *)1 for none */
+};
+
+static struct top *the_top; /* for the atexit handler only */
+
+static attr_t tone(const struct top *t, enum tone k)
+{
+	static const attr_t mono[TONE_MAX] = {
+		[TONE_HEADER] = A_BOLD,
+		[TONE_TITLE] = A_REVERSE,
+		[TONE_SELECTED] = A_REVERSE,
+		[TONE_STUCK] = A_BOLD,
+		[TONE_WARN] = A_BOLD | A_UNDERLINE,
+		[TONE_TAB] = A_REVERSE,
+		[TONE_KEY] = A_REVERSE,
+		[TONE_DIM] = A_DIM,
+	};
+
+	if (!t->color)
+		return mono[k];
+	switch (k) {
+	case TONE_HEADER:
+		return COLOR_PAIR(TONE_HEADER) | A_BOLD;
+	case TONE_VALUE:
+		return COLOR_PAIR(TONE_VALUE) | A_BOLD;
+	case TONE_STUCK:
+	case TONE_WARN:
+		return COLOR_PAIR(k) | A_BOLD;
+	case TONE_NORMAL:
+		return A_NORMAL;
+	default:
+		return COLOR_PAIR(k);
+	}
+}
+
+static void init_colors(struct top *t)
+{
+	const char *no_color = getenv("NO_COLOR");
+
+	t->color = has_colors() && !(no_color && *no_color);
+	if (!t->color)
+		return;
+	start_color();
+	use_default_colors();
+	init_pair(TONE_HEADER, COLOR_CYAN, -1);
+	init_pair(TONE_VALUE, COLOR_WHITE, -1);
+	init_pair(TONE_TITLE, COLOR_BLACK, COLOR_GREEN);
+	init_pair(TONE_SELECTED, COLOR_BLACK, COLOR_CYAN);
+	init_pair(TONE_STUCK, COLOR_RED, -1);
+	init_pair(TONE_WARN, COLOR_YELLOW, COLOR_RED);
+	init_pair(TONE_TAB, COLOR_BLACK, COLOR_CYAN);
+	init_pair(TONE_KEY, COLOR_BLACK, COLOR_CYAN);
+	init_pair(TONE_RUNNING, COLOR_GREEN, -1);
+	init_pair(TONE_BLOCKED, COLOR_YELLOW, -1);
+	init_pair(TONE_DIM, COLOR_BLUE, -1);
+}
+
+/* ---- text ---- */
+
+/* Draw UTF-8 text in width columns at (y, x), cut or padded; returns columns used. */
+static int put_text(int y, int x, int width, const char *s, bool right, attr_t attr)
+{
+	wchar_t wbuf[512];
+	mbstate_t st = { 0 };
+	int used = 0, n = 0;
+
+	if (width <= 0)
+		return 0;
+	while (*s && n < (int)(sizeof(wbuf) / sizeof(wbuf[0])) - 1) {
+		wchar_t wc;
+		size_t len = mbrtowc(&wc, s, strlen(s), &st);
+		int w;
+
+		if (len == (size_t)-1 || len == (size_t)-2 || len == 0) {
+			wc = L'?';
+			len = 1;
+			memset(&st, 0, sizeof(st));
+		}
+		w = wcwidth(wc);
+		if (w < 0)
+			wc = L'?', w = 1;
+		if (used + w > width)
+			break;
+		wbuf[n++] = wc;
+		used += w;
+		s += len;
+	}
+	wbuf[n] = L'\0';
+	attron(attr);
+	if (right && used < width) {
+		mvhline(y, x, ' ', width - used);
+		mvaddnwstr(y, x + width - used, wbuf, n);
+	} else {
+		mvaddnwstr(y, x, wbuf, n);
+		if (used < width)
+			mvhline(y, x + used, ' ', width - used);
+	}
+	attroff(attr);
+	return width;
+}
+
+static int put_fmt(int y, int x, attr_t attr, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int put_fmt(int y, int x, attr_t attr, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int w;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	w = (int)strlen(buf);
+	if (x >= COLS)
+		return 0;
+	put_text(y, x, w < COLS - x ? w : COLS - x, buf, false, attr);
+	return w;
+}
+
+/* ---- symbols, cached: reading ELF files on every refresh would be the cost of the dashboard */
+
+static const char *cached_symbol(uint32_t pid, uint64_t addr, void *ctx)
+{
+	struct top *t = ctx;
+	uint64_t key = (addr * 0x9e3779b97f4a7c15ULL) ^ pid;
+	const char *name;
+	void *hit;
+
+	if (!t->symcache)
+		return NULL;
+	hit = hmap__get(t->symcache, key);
+	if (hit)
+		return hit == (void *)1 ? NULL : hit;
+	if (hmap__len(t->symcache) >= SYMCACHE_MAX)
+		return NULL;
+	name = session__symbol(pid, addr, NULL);
+	hit = name ? strdup(name) : NULL;
+	hmap__set(t->symcache, key, hit ? hit : (void *)1);
+	return hit;
+}
+
+static void symcache_free(struct hmap *h)
+{
+	void *v;
+	size_t it = 0;
+
+	if (!h)
+		return;
+	while (hmap__next(h, &it, NULL, &v))
+		if (v != (void *)1)
+			free(v);
+	hmap__free(h);
+}
+
+/* ---- rows ---- */
+
+static uint64_t row_key(const struct snapshot *s, enum view_id v, size_t row)
+{
+	switch (v) {
+	case VIEW_PROCESSES:
+		return s->procs[row].pid;
+	case VIEW_THREADS:
+		return s->threads[row].tid;
+	case VIEW_LOCKS:
+		return s->locks[row].addr ^ ((uint64_t)s->locks[row].pid << 48);
+	default:
+		return s->groups[row].id;
+	}
+}
+
+/* Rows that pass the filter and the PID limit, in sorted order; keeps the selection on its row. */
+static void update_visible(struct top *t)
+{
+	size_t n = t->snap ? view__nr_rows(t->snap, t->view) : 0;
+	size_t *vis = realloc(t->visible, (n + 1) * sizeof(*vis));
+	size_t k = 0;
+
+	if (!vis)
+		return;
+	t->visible = vis;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t pid = view__row_pid(t->snap, t->view, i);
+
+		if (t->pid_limit && pid && pid != t->pid_limit)
+			continue;
+		if (!view__row_matches(t->snap, t->view, i, t->filter))
+			continue;
+		vis[k++] = i;
+	}
+	t->nr_visible = k;
+	for (size_t i = 0; i < k; i++) {
+		if (row_key(t->snap, t->view, vis[i]) == t->sel_key[t->view]) {
+			t->sel[t->view] = i;
+			return;
+		}
+	}
+	if (t->sel[t->view] >= k)
+		t->sel[t->view] = k ? k - 1 : 0;
+}
+
+static void remember_selection(struct top *t)
+{
+	if (t->nr_visible && t->sel[t->view] < t->nr_visible)
+		t->sel_key[t->view] = row_key(t->snap, t->view, t->visible[t->sel[t->view]]);
+}
+
+static void resort(struct top *t)
+{
+	if (!t->snap)
+		return;
+	view__sort(t->snap, t->view, t->sort_col[t->view], t->sort_desc[t->view]);
+	update_visible(t);
+}
+
+static void take_snapshot(struct top *t)
+{
+	struct session *s = &t->session;
+	const struct consumer_stats *st = consumer__stats(s->consumer);
+	uint64_t now = now_ns();
+	struct snapshot *snap;
+
+	snap = snapshot__take(s->model, s->detector, t->snap, now, cached_symbol, t);
+	if (!snap)
+		return;
+	if (t->last_snap_ns && now > t->last_snap_ns)
+		t->events_per_s = (st->events - t->last_events) / ((now - t->last_snap_ns) / 1e9);
+	t->last_events = st->events;
+	t->last_snap_ns = now;
+	snapshot__free(t->snap);
+	t->snap = snap;
+	resort(t);
+}
+
+/* ---- drawing ---- */
+
+static const char *const view_names[VIEW_MAX] = { "Processes", "Threads", "Locks", "Stuck" };
+
+static void draw_header(struct top *t)
+{
+	const struct consumer_stats *st = consumer__stats(t->session.consumer);
+	const struct snapshot *s = t->snap;
+	uint64_t drops = 0, up = now_ns() - t->session.start_ns;
+	size_t stuck_threads = 0;
+	char dur[32];
+	int x = 0;
+
+	for (int r = 0; r < TANGLE_DROP_MAX; r++)
+		drops += st->drops[r];
+	for (size_t i = 0; s && i < s->nr_groups; i++)
+		stuck_threads += s->groups[i].nr_members;
+	snap_duration(dur, sizeof(dur), up);
+	move(0, 0);
+	clrtoeol();
+	x += put_fmt(0, x, tone(t, TONE_HEADER), "tangle %s", TANGLE_VERSION);
+	x += put_fmt(0, x, tone(t, TONE_NORMAL), " on ");
+	x += put_fmt(0, x, tone(t, TONE_VALUE), "%s", t->host);
+	x += put_fmt(0, x, tone(t, TONE_NORMAL), "  up ");
+	x += put_fmt(0, x, tone(t, TONE_VALUE), "%s", dur);
+	x += put_fmt(0, x, tone(t, TONE_NORMAL), "  events/s ");
+	x += put_fmt(0, x, tone(t, TONE_VALUE), "%.0f", t->events_per_s);
+	x += put_fmt(0, x, tone(t, TONE_NORMAL), "  drops ");
+	x += put_fmt(0, x, drops ? tone(t, TONE_WARN) : tone(t, TONE_VALUE), "%" PRIu64, drops);
+	if (t->paused)
+		put_fmt(0, x, tone(t, TONE_WARN), "  PAUSED");
+	move(1, 0);
+	clrtoeol();
+	x = 0;
+	x += put_fmt(1, x, tone(t, TONE_HEADER), "Threads ");
+	x += put_fmt(1, x, tone(t, TONE_VALUE), "%zu", s ? s->nr_threads : 0);
+	x += put_fmt(1, x, tone(t, TONE_NORMAL), ": ");
+	x += put_fmt(1, x, tone(t, TONE_RUNNING), "%u running", s ? s->running : 0);
+	x += put_fmt(1, x, tone(t, TONE_NORMAL), ", %u runnable, ", s ? s->runnable : 0);
+	x += put_fmt(1, x, tone(t, TONE_BLOCKED), "%u blocked", s ? s->blocked : 0);
+	x += put_fmt(1, x, tone(t, TONE_HEADER), "   Stuck ");
+	if (s && s->nr_groups)
+		put_fmt(1, x, tone(t, TONE_STUCK), "%zu group%s, %zu threads", s->nr_groups,
+			s->nr_groups == 1 ? "" : "s", stuck_threads);
+	else
+		put_fmt(1, x, tone(t, TONE_VALUE), "none");
+}
+
+static void draw_tabs(struct top *t)
+{
+	int x = 0;
+
+	move(2, 0);
+	clrtoeol();
+	for (int v = 0; v < VIEW_MAX; v++) {
+		attr_t a = v == (int)t->view ? tone(t, TONE_TAB) : tone(t, TONE_NORMAL);
+
+		x += put_fmt(2, x, a, " %d %s ", v + 1, view_names[v]);
+		x += put_fmt(2, x, tone(t, TONE_NORMAL), " ");
+	}
+	if (t->pid_limit)
+		x += put_fmt(2, x, tone(t, TONE_WARN), " pid %u ", t->pid_limit);
+	if (t->filter[0])
+		put_fmt(2, x + 1, tone(t, TONE_WARN), " filter: %s ", t->filter);
+}
+
+/* Widths of the columns for the current terminal; the flexible one takes the rest. */
+static void column_layout(const struct column *cols, size_t n, int *w)
+{
+	int fixed = 0, flex = -1;
+
+	for (size_t c = 0; c < n; c++) {
+		w[c] = cols[c].width;
+		if (!w[c])
+			flex = (int)c;
+		fixed += w[c] + 1;
+	}
+	if (flex >= 0)
+		w[flex] = COLS - fixed > 10 ? COLS - fixed : 10;
+}
+
+static attr_t row_tone(const struct top *t, size_t row, bool selected)
+{
+	const struct snapshot *s = t->snap;
+
+	if (selected)
+		return tone(t, TONE_SELECTED);
+	switch (t->view) {
+	case VIEW_THREADS:
+		if (s->threads[row].group_id)
+			return tone(t, TONE_STUCK);
+		if (s->threads[row].state == TANGLE_TS_RUNNING)
+			return tone(t, TONE_RUNNING);
+		return tone(t, TONE_NORMAL);
+	case VIEW_PROCESSES:
+		return s->procs[row].stuck ? tone(t, TONE_STUCK) : tone(t, TONE_NORMAL);
+	case VIEW_STUCK:
+		return tone(t, TONE_STUCK);
+	default:
+		return tone(t, TONE_NORMAL);
+	}
+}
+
+static void draw_table(struct top *t, int y0, int height)
+{
+	size_t ncols, *sel = &t->sel[t->view], *scroll = &t->scroll[t->view];
+	const struct column *cols = view__columns(t->view, &ncols);
+	int w[16], x = 0;
+	char cell[1024];
+
+	column_layout(cols, ncols, w);
+	move(y0, 0);
+	clrtoeol();
+	attron(tone(t, TONE_TITLE));
+	mvhline(y0, 0, ' ', COLS);
+	attroff(tone(t, TONE_TITLE));
+	for (size_t c = 0; c < ncols && x < COLS; c++) {
+		bool sorted = c == t->sort_col[t->view];
+
+		snprintf(cell, sizeof(cell), "%s%s", cols[c].title,
+			 sorted ? (t->sort_desc[t->view] ? "v" : "^") : "");
+		put_text(y0, x, w[c] < COLS - x ? w[c] : COLS - x, cell, cols[c].right,
+			 tone(t, TONE_TITLE) | (sorted ? A_BOLD : 0));
+		x += w[c] + 1;
+	}
+	height--;
+	if (*sel < *scroll)
+		*scroll = *sel;
+	if (height > 0 && *sel >= *scroll + (size_t)height)
+		*scroll = *sel - (size_t)height + 1;
+	for (int i = 0; i < height; i++) {
+		size_t vi = *scroll + (size_t)i;
+		int y = y0 + 1 + i;
+
+		move(y, 0);
+		clrtoeol();
+		if (!t->snap || vi >= t->nr_visible)
+			continue;
+		x = 0;
+		attr_t a = row_tone(t, t->visible[vi], vi == *sel);
+
+		if (vi == *sel) {
+			attron(a);
+			mvhline(y, 0, ' ', COLS);
+			attroff(a);
+		}
+		for (size_t c = 0; c < ncols && x < COLS; c++) {
+			view__cell(t->snap, t->view, t->visible[vi], c, cell, sizeof(cell));
+			put_text(y, x, w[c] < COLS - x ? w[c] : COLS - x, cell, cols[c].right, a);
+			x += w[c] + 1;
+		}
+	}
+	if (!t->snap || !t->nr_visible)
+		put_fmt(y0 + 2, 2, tone(t, TONE_DIM), "%s",
+			t->view == VIEW_STUCK ? "No stuck threads." : "Nothing to show.");
+}
+
+static void detail_thread(struct top *t, const struct thread_row *r, int y, int h)
+{
+	char dur[32], line[512];
+	int row = y;
+
+	put_fmt(row++, 1, tone(t, TONE_HEADER), "thread %u \"%s\" of pid %u, %s", r->tid, r->comm,
+		r->pid, thread_state_name(r->state));
+	if (!r->waiting) {
+		put_fmt(row++, 3, tone(t, TONE_NORMAL), "not in a futex wait");
+		return;
+	}
+	snap_duration(dur, sizeof(dur), r->wait_ns);
+	put_fmt(row++, 3, tone(t, TONE_NORMAL), "waiting %s%s in %s %s on 0x%" PRIx64 "%s",
+		r->preblocked ? "at least " : "", dur, futex_sys_name(r->wait.sys),
+		futex_op_name(r->wait.sys, r->wait.op), r->wait.addr,
+		r->has_timeout ? ", with a timeout" : ", no timeout");
+	if (r->owner.checked_ns) {
+		snprintf(line, sizeof(line), "%s 0x%" PRIx64 "%s%s%s", lock_kind_name(r->kind),
+			 r->addr, r->symbol[0] ? " <" : "", r->symbol, r->symbol[0] ? ">" : "");
+		put_fmt(row++, 3, tone(t, TONE_NORMAL), "lock: %s%s", line,
+			r->owner.pshared ? " (process-shared)" : "");
+		if (r->owner.state == OWNER_LIVE)
+			put_fmt(row++, 3, tone(t, TONE_NORMAL), "%s thread %u (pid %u)",
+				r->kind == LOCK_JOIN ? "joining" : "held by", r->owner_tid,
+				r->owner.owner_pid);
+		else if (r->owner.state == OWNER_DEAD)
+			put_fmt(row++, 3, tone(t, TONE_STUCK),
+				"its owner, thread %u, has exited: the lock is abandoned",
+				r->owner_tid);
+		else if (r->owner.readers)
+			put_fmt(row++, 3, tone(t, TONE_NORMAL), "held by readers");
+		else
+			put_fmt(row++, 3, tone(t, TONE_NORMAL),
+				"no owner can be known (condition variable, semaphore, ...)");
+	} else {
+		put_fmt(row++, 3, tone(t, TONE_DIM), "owner not examined yet (waits > 100 ms are)");
+	}
+	if (r->group_id)
+		put_fmt(row++, 3, tone(t, TONE_STUCK),
+			"member of stuck group G%" PRIu64 " (see view 4)", r->group_id);
+	if (row < y + h)
+		put_fmt(row++, 3, tone(t, TONE_DIM), "stack: not captured yet");
+}
+
+static void draw_detail(struct top *t, int y, int h)
+{
+	const struct snapshot *s = t->snap;
+	size_t row;
+
+	attron(tone(t, TONE_TITLE));
+	mvhline(y, 0, ' ', COLS);
+	put_text(y, 1, COLS - 2, "Detail (Enter closes)", false, tone(t, TONE_TITLE));
+	attroff(tone(t, TONE_TITLE));
+	for (int i = 1; i < h; i++) {
+		move(y + i, 0);
+		clrtoeol();
+	}
+	if (!s || !t->nr_visible)
+		return;
+	row = t->visible[t->sel[t->view]];
+	switch (t->view) {
+	case VIEW_THREADS:
+		detail_thread(t, &s->threads[row], y + 1, h - 1);
+		break;
+	case VIEW_PROCESSES: {
+		const struct proc_row *p = &s->procs[row];
+		int r = y + 1;
+
+		put_fmt(r++, 1, tone(t, TONE_HEADER), "process %u \"%s\"", p->pid, p->comm);
+		put_fmt(r++, 3, tone(t, TONE_NORMAL),
+			"%u threads: %u running, %u runnable, %u blocked; %.0f%% of time blocked",
+			p->threads, p->running, p->runnable, p->blocked, p->blocked_share * 100);
+		put_fmt(r++, 3, p->stuck ? tone(t, TONE_STUCK) : tone(t, TONE_NORMAL),
+			"%u threads in stuck groups (p limits the views to this process)",
+			p->stuck);
+		break;
+	}
+	case VIEW_LOCKS: {
+		const struct lock_row *l = &s->locks[row];
+		char tot[32], mx[32];
+
+		snap_duration(tot, sizeof(tot), l->total_ns);
+		snap_duration(mx, sizeof(mx), l->max_ns);
+		put_fmt(y + 1, 1, tone(t, TONE_HEADER), "%s 0x%" PRIx64 " %s in pid %u",
+			lock_kind_name(l->kind), l->addr, l->symbol, l->pid);
+		put_fmt(y + 2, 3, tone(t, TONE_NORMAL),
+			"%u waiting now; %" PRIu64 " waits, %s in total, longest %s", l->waiters,
+			l->waits, tot, mx);
+		break;
+	}
+	default: {
+		const struct group_row *g = &s->groups[row];
+		const char *p = g->chain;
+		int r = y + 2;
+
+		put_fmt(y + 1, 1, tone(t, TONE_STUCK), "group G%" PRIu64 ": %s, %zu threads: %s",
+			g->id, group_kind_name(g->kind), g->nr_members, g->members);
+		/* the chain, one hop per line */
+		while (*p && r < y + h) {
+			const char *next = strstr(p, "--> ");
+			char hop[256];
+			size_t n = next ? (size_t)(next - p) + 3 : strlen(p);
+
+			snprintf(hop, sizeof(hop), "%.*s", (int)n, p);
+			put_text(r++, 3, COLS - 4, hop, false, tone(t, TONE_NORMAL));
+			p = next ? next + 4 : p + n;
+		}
+	}
+	}
+}
+
+static const char *const help_lines[] = {
+	"tangle top: what every thread waits on, who holds it, and who is stuck",
+	"",
+	"  1 2 3 4, Tab, S-Tab, F2  switch view: Processes, Threads, Locks, Stuck",
+	"  Up Down PgUp PgDn Home End, j k   move the selection",
+	"  Enter, F5      show or hide the detail pane of the selected row",
+	"  /, F3          search (Enter jumps to the next match, n repeats)",
+	"  \\, F4          filter rows by text (empty filter clears it)",
+	"  < >, F6        sort by the previous / next column;  I  invert the order",
+	"  p              limit to the selected row's process (p again: all)",
+	"  Space          pause / resume updates",
+	"  + -            refresh interval up / down",
+	"  ?, h, F1       this help",
+	"  q, F10         quit",
+	"",
+	"Stuck groups are threads that can never proceed: a cycle of waits (deadlock),",
+	"or waits on a lock whose owner exited (abandoned), and all who wait on them.",
+	"OWNER 'x1234': the owner thread has exited.  STUCK 'G1': member of group 1.",
+	"",
+	"Press any key to return.",
+};
+
+static void draw_help(struct top *t)
+{
+	erase();
+	for (size_t i = 0; i < sizeof(help_lines) / sizeof(help_lines[0]) && (int)i < LINES; i++)
+		put_text((int)i, 1, COLS - 2, help_lines[i], false,
+			 i == 0 ? tone(t, TONE_HEADER) : tone(t, TONE_NORMAL));
+}
+
+static void draw_footer(struct top *t)
+{
+	static const char *const keys[][2] = {
+		{ "F1", "Help" },   { "F2", "View" }, { "F3", "Search" }, { "F4", "Filter" },
+		{ "F5", "Detail" }, { "F6", "Sort" }, { "Spc", "Pause" }, { "F10", "Quit" },
+	};
+	int y = LINES - 1, x = 0;
+
+	move(y, 0);
+	clrtoeol();
+	if (t->input_mode) {
+		put_fmt(y, 0, tone(t, TONE_KEY), "%s",
+			t->input_mode == '/' ? "Search:" : "Filter:");
+		put_fmt(y, 8, tone(t, TONE_NORMAL), "%s_", t->input);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]) && x < COLS; i++) {
+		x += put_fmt(y, x, tone(t, TONE_NORMAL), "%s", keys[i][0]);
+		x += put_fmt(y, x, tone(t, TONE_KEY), "%-7s", keys[i][1]);
+	}
+	put_fmt(y, x, tone(t, TONE_DIM), " every %gs", refresh_steps[t->refresh_step]);
+}
+
+static void draw(struct top *t)
+{
+	int table_h;
+
+	if (t->help) {
+		draw_help(t);
+		refresh();
+		return;
+	}
+	draw_header(t);
+	draw_tabs(t);
+	table_h = LINES - 4;
+	if (t->detail && table_h > 8) {
+		int detail_h = table_h / 2 < 9 ? table_h / 2 : 9;
+
+		draw_table(t, 3, table_h - detail_h);
+		draw_detail(t, 3 + table_h - detail_h, detail_h);
+	} else {
+		draw_table(t, 3, table_h);
+	}
+	draw_footer(t);
+	refresh();
+}
+
+/* ---- input ---- */
+
+static void move_sel(struct top *t, long delta)
+{
+	long s = (long)t->sel[t->view] + delta;
+
+	if (s >= (long)t->nr_visible)
+		s = (long)t->nr_visible - 1;
+	if (s < 0)
+		s = 0;
+	t->sel[t->view] = (size_t)s;
+	remember_selection(t);
+}
+
+static void search_next(struct top *t, bool from_next)
+{
+	size_t n = t->nr_visible;
+
+	if (!t->search[0] || !n || !t->snap)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		size_t vi = (t->sel[t->view] + i + (from_next ? 1 : 0)) % n;
+
+		if (view__row_matches(t->snap, t->view, t->visible[vi], t->search)) {
+			t->sel[t->view] = vi;
+			remember_selection(t);
+			return;
+		}
+	}
+	beep();
+}
+
+static void switch_view(struct top *t, int v)
+{
+	t->view = (enum view_id)((v + VIEW_MAX) % VIEW_MAX);
+	resort(t);
+}
+
+static void input_key(struct top *t, int ch)
+{
+	size_t len = strlen(t->input);
+
+	if (ch == 27) { /* Esc: cancel */
+		t->input_mode = 0;
+		return;
+	}
+	if (ch == '\n' || ch == KEY_ENTER || ch == '\r') {
+		if (t->input_mode == '/') {
+			snprintf(t->search, sizeof(t->search), "%s", t->input);
+			search_next(t, false);
+		} else {
+			snprintf(t->filter, sizeof(t->filter), "%s", t->input);
+			update_visible(t);
+		}
+		t->input_mode = 0;
+		return;
+	}
+	if ((ch == KEY_BACKSPACE || ch == 127 || ch == 8) && len)
+		t->input[len - 1] = '\0';
+	else if (ch >= 0x20 && ch < 0x7f && len + 1 < sizeof(t->input))
+		t->input[len] = (char)ch, t->input[len + 1] = '\0';
+	if (t->input_mode == '\\') { /* filter as you type */
+		snprintf(t->filter, sizeof(t->filter), "%s", t->input);
+		update_visible(t);
+	}
+}
+
+static void start_input(struct top *t, int mode)
+{
+	t->input_mode = mode;
+	snprintf(t->input, sizeof(t->input), "%s", mode == '/' ? t->search : t->filter);
+}
+
+/* Returns false to quit. */
+static bool key(struct top *t, int ch)
+{
+	size_t ncols, page = LINES > 6 ? (size_t)LINES - 6 : 1;
+
+	view__columns(t->view, &ncols);
+	if (t->input_mode) {
+		input_key(t, ch);
+		return true;
+	}
+	if (t->help && ch != KEY_RESIZE) {
+		t->help = false;
+		return true;
+	}
+	switch (ch) {
+	case 'q':
+	case 'Q':
+	case KEY_F(10):
+		return false;
+	case KEY_UP:
+	case 'k':
+		move_sel(t, -1);
+		break;
+	case KEY_DOWN:
+	case 'j':
+		move_sel(t, 1);
+		break;
+	case KEY_PPAGE:
+		move_sel(t, -(long)page);
+		break;
+	case KEY_NPAGE:
+		move_sel(t, (long)page);
+		break;
+	case KEY_HOME:
+		move_sel(t, -(long)t->nr_visible);
+		break;
+	case KEY_END:
+		move_sel(t, (long)t->nr_visible);
+		break;
+	case '\t':
+	case KEY_F(2):
+		switch_view(t, (int)t->view + 1);
+		break;
+	case KEY_BTAB:
+		switch_view(t, (int)t->view - 1);
+		break;
+	case '1':
+	case '2':
+	case '3':
+	case '4':
+		switch_view(t, ch - '1');
+		break;
+	case '\n':
+	case '\r':
+	case KEY_ENTER:
+	case KEY_F(5):
+		t->detail = !t->detail;
+		break;
+	case '/':
+	case KEY_F(3):
+		start_input(t, '/');
+		break;
+	case 'n':
+		search_next(t, true);
+		break;
+	case '\\':
+	case KEY_F(4):
+		start_input(t, '\\');
+		break;
+	case '>':
+	case '.':
+	case KEY_F(6):
+		t->sort_col[t->view] = (t->sort_col[t->view] + 1) % ncols;
+		resort(t);
+		break;
+	case '<':
+	case ',':
+		t->sort_col[t->view] = (t->sort_col[t->view] + ncols - 1) % ncols;
+		resort(t);
+		break;
+	case 'I':
+		t->sort_desc[t->view] = !t->sort_desc[t->view];
+		resort(t);
+		break;
+	case 'p':
+		if (t->pid_limit)
+			t->pid_limit = 0;
+		else if (t->snap && t->nr_visible)
+			t->pid_limit = view__row_pid(t->snap, t->view, t->visible[t->sel[t->view]]);
+		update_visible(t);
+		break;
+	case ' ':
+		t->paused = !t->paused;
+		break;
+	case '+':
+	case '=':
+		if (t->refresh_step + 1 < (int)(sizeof(refresh_steps) / sizeof(refresh_steps[0])))
+			t->refresh_step++;
+		break;
+	case '-':
+		if (t->refresh_step > 0)
+			t->refresh_step--;
+		break;
+	case '?':
+	case 'h':
+	case KEY_F(1):
+		t->help = true;
+		break;
+	case 27:
+		t->detail = false;
+		t->input_mode = 0;
+		break;
+	default:
+		break;
+	}
+	return true;
+}
+
+static int on_keyboard(struct loop *l, void *ctx)
+{
+	struct top *t = ctx;
+	int ch;
+
+	while ((ch = getch()) != ERR) {
+		if (!key(t, ch)) {
+			loop__stop(l);
+			return 0;
+		}
+	}
+	draw(t);
+	return 0;
+}
+
+static void resize(struct top *t)
+{
+	struct winsize ws;
+
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col)
+		resizeterm(ws.ws_row, ws.ws_col);
+	clear();
+	draw(t);
+}
+
+static bool on_signal(struct session *s, int signo)
+{
+	resize(s->hooks.ctx);
+	return true;
+}
+
+static bool on_tick(struct session *s)
+{
+	struct top *t = s->hooks.ctx;
+	uint64_t due = (uint64_t)(refresh_steps[t->refresh_step] * 1e9);
+
+	if (!t->paused && now_ns() - t->last_snap_ns >= due) {
+		take_snapshot(t);
+		draw(t);
+	}
+	return true;
+}
+
+static void on_start(struct session *s)
+{
+	struct top *t = s->hooks.ctx;
+
+	if (loop__add_fd(s->loop, STDIN_FILENO, on_keyboard, t))
+		log_error(errno, "watching the keyboard");
+	take_snapshot(t);
+	draw(t);
+}
+
+static void restore_terminal(void)
+{
+	if (the_top && the_top->initialized) {
+		endwin();
+		the_top->initialized = false;
+	}
+}
+
+static int start_curses(struct top *t)
+{
+	setlocale(LC_ALL, "");
+	if (!newterm(NULL, stdout, stdin)) {
+		log_error(0, "cannot drive this terminal (TERM=%s)", getenv("TERM") ?: "unset");
+		return -ENOTTY;
+	}
+	t->initialized = true;
+	atexit(restore_terminal);
+	cbreak();
+	noecho();
+	nonl();
+	keypad(stdscr, TRUE);
+	nodelay(stdscr, TRUE);
+	curs_set(0);
+	set_escdelay(25);
+	init_colors(t);
+	return 0;
+}
+
+int cmd_top(int argc, char **argv)
+{
+	struct session_hooks hooks = { .on_tick = on_tick,
+				       .on_signal = on_signal,
+				       .on_start = on_start };
+	struct top t = { .view = VIEW_THREADS, .refresh_step = 2 };
+	struct session *s = &t.session;
+	int err;
+
+	err = opts__parse("top", argc, argv, &t.opts);
+	if (err)
+		return err > 0 ? 0 : 1;
+	log__set_verbose(t.opts.verbose);
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		log_error(0,
+			  "tangle top needs a terminal; for a pipe or a file use 'tangle stream'");
+		return 1;
+	}
+	for (int i = 0; i < (int)(sizeof(refresh_steps) / sizeof(refresh_steps[0])); i++)
+		if (t.opts.interval_s >= refresh_steps[i])
+			t.refresh_step = i;
+	/* sensible first sorts: longest wait first, most waiters first */
+	t.sort_col[VIEW_THREADS] = 4;
+	t.sort_desc[VIEW_THREADS] = true;
+	t.sort_col[VIEW_PROCESSES] = 7;
+	t.sort_desc[VIEW_PROCESSES] = true;
+	t.sort_col[VIEW_LOCKS] = 3;
+	t.sort_desc[VIEW_LOCKS] = true;
+	gethostname(t.host, sizeof(t.host) - 1);
+	t.symcache = hmap__new();
+	the_top = &t;
+	hooks.ctx = &t;
+	s->extra_signal = SIGWINCH;
+	/* attach before taking over the screen, so errors are readable */
+	err = session__open(s, &t.opts, &hooks);
+	if (!err)
+		err = start_curses(&t);
+	if (!err)
+		err = session__run(s);
+	restore_terminal();
+	the_top = NULL;
+	session__close(s);
+	snapshot__free(t.snap);
+	free(t.visible);
+	symcache_free(t.symcache);
+	return err ? 1 : 0;
+}

@@ -44,7 +44,7 @@ const char *drop_reason_name(int reason)
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
 {
-	if (level == LIBBPF_DEBUG && !log__verbose())
+	if (level == LIBBPF_DEBUG && log__verbose() < 2)
 		return 0;
 	if (level != LIBBPF_WARN && !log__verbose())
 		return 0;
@@ -294,6 +294,15 @@ int consumer__seed_wait(struct consumer *c, uint32_t tid, const struct wait *w)
 	if (bpf_map__update_elem(c->skel->maps.waits, &tid, sizeof(tid), &wi, sizeof(wi),
 				 BPF_NOEXIST) &&
 	    errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int consumer__watch_pid(struct consumer *c, uint32_t pid)
+{
+	__u8 one = 1;
+
+	if (bpf_map__update_elem(c->skel->maps.pids, &pid, sizeof(pid), &one, sizeof(one), BPF_ANY))
 		return -errno;
 	return 0;
 }

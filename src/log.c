@@ -7,15 +7,15 @@
 #include "log.h"
 #include "view_json.h"
 
-static bool verbose;
+static int verbose;
 static struct json_writer *json_out;
 
-void log__set_verbose(bool v)
+void log__set_verbose(int v)
 {
 	verbose = v;
 }
 
-bool log__verbose(void)
+int log__verbose(void)
 {
 	return verbose;
 }

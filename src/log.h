@@ -12,8 +12,8 @@
 
 struct json_writer;
 
-void log__set_verbose(bool verbose);
-bool log__verbose(void);
+void log__set_verbose(int level);
+int log__verbose(void);
 /* Errors are also written as `error` records to w (NULL: text only). */
 void log__set_json(struct json_writer *w);
 

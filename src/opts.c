@@ -32,7 +32,7 @@ static const char usage_text[] =
 	"                           (default 0.1; run: 1)\n"
 	"      --ringbuf-mb MB      BPF ring buffer size, a power of two (default 16)\n"
 	"      --max-threads N      threads tracked in BPF maps (default 65536)\n"
-	"  -v, --verbose            say more, including libbpf's log\n"
+	"  -v, --verbose            say more; -vv adds libbpf's debug log\n"
 	"  -h, --help               this help\n"
 	"\n"
 	"Environment: TANGLE_BTF=PATH  BTF for CO-RE when /sys/kernel/btf/vmlinux is missing\n"
@@ -182,7 +182,7 @@ int opts__parse(const char *cmd, int argc, char **argv, struct opts *o)
 				return -EINVAL;
 			break;
 		case 'v':
-			o->verbose = true;
+			o->verbose++;
 			break;
 		case 'h':
 			opts__usage(stdout);

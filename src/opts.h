@@ -14,7 +14,7 @@ struct opts {
 	double interval_s;
 	const char *output; /* NULL: stdout */
 	bool json;
-	bool verbose;
+	int verbose; /* -v: 1, -vv: 2 (libbpf debug log) */
 	bool follow_children;
 	size_t ringbuf_bytes;
 	unsigned int max_threads;

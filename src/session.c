@@ -112,9 +112,30 @@ static void report_drops(struct session *s)
 	}
 }
 
+/*
+ * With -p, a process-shared lock can be held by a process nobody asked to
+ * watch: follow the edge and watch that process too, or a cross-process
+ * cycle stays invisible.
+ */
+static void follow_owner(struct session *s, uint32_t pid)
+{
+	struct filter *f = &s->opts->filter;
+	struct filter one = { .npids = 1, .pids = { pid } };
+
+	if (!f->npids || filter__has(f->pids, f->npids, pid) || f->npids == FILTER_MAX_IDS)
+		return;
+	if (consumer__watch_pid(s->consumer, pid))
+		return;
+	f->pids[f->npids++] = pid;
+	log_debug("watching pid %u too: it holds a lock a watched thread waits for", pid);
+	procfs__scan(PROC, &one, on_proc_thread, s);
+}
+
 /* Read who holds what each long, untimed wait is on; one memory read per wait per tick. */
 static void resolve_owners(struct session *s, uint64_t now)
 {
+	uint32_t follow[16];
+	size_t nfollow = 0;
 	struct thread *t;
 	size_t it = 0;
 
@@ -126,7 +147,12 @@ static void resolve_owners(struct session *s, uint64_t now)
 			continue;
 		owner__resolve(PROC, t->pid, &t->wait, now, &o);
 		model__set_owner(s->model, t->tid, &o);
+		if (o.state == OWNER_LIVE && o.owner_pid != t->pid && nfollow < 16)
+			follow[nfollow++] = o.owner_pid;
 	}
+	/* after the walk: scanning adds threads to the model */
+	for (size_t i = 0; i < nfollow; i++)
+		follow_owner(s, follow[i]);
 }
 
 void session__detect(struct session *s)

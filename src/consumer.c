@@ -298,6 +298,15 @@ int consumer__seed_wait(struct consumer *c, uint32_t tid, const struct wait *w)
 	return 0;
 }
 
+void consumer__unseed_wait(struct consumer *c, uint32_t tid)
+{
+	struct tangle_wait_info wi;
+
+	if (!bpf_map__lookup_elem(c->skel->maps.waits, &tid, sizeof(tid), &wi, sizeof(wi), 0) &&
+	    (wi.flags & TANGLE_WAIT_F_PREBLOCKED))
+		bpf_map__delete_elem(c->skel->maps.waits, &tid, sizeof(tid), 0);
+}
+
 int consumer__watch_pid(struct consumer *c, uint32_t pid)
 {
 	__u8 one = 1;

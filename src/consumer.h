@@ -39,6 +39,8 @@ int consumer__fd(const struct consumer *c); /* epoll-able ring buffer fd */
 int consumer__poll(struct consumer *c);
 /* Tell BPF about a wait found in /proc so its end is reported too. */
 int consumer__seed_wait(struct consumer *c, uint32_t tid, const struct wait *w);
+/* Take back a seeded wait that ended before it was seeded (still marked preblocked). */
+void consumer__unseed_wait(struct consumer *c, uint32_t tid);
 /* Start watching one more process (with a PID filter in place). */
 int consumer__watch_pid(struct consumer *c, uint32_t pid);
 /* Copy scheduler state of every tracked thread from BPF into the model. */

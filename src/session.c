@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include "hmap.h"
 #include "log.h"
 #include "owner.h"
 #include "procfs.h"
@@ -17,6 +18,8 @@ static void on_change(const struct model_event *ev, void *ctx)
 {
 	struct session *s = ctx;
 
+	if (s->booting && ev->kind == MC_THREAD_EXIT && s->boot_gone)
+		hmap__set(s->boot_gone, ev->thread->tid, (void *)1);
 	if (s->hooks.on_change)
 		s->hooks.on_change(ev, s->hooks.ctx);
 }
@@ -29,20 +32,66 @@ static void on_group(const struct stuck_group *g, void *ctx)
 		s->hooks.on_group(g, s->hooks.ctx);
 }
 
-/* A thread found in /proc: into the model, and if blocked in a futex, seeded into BPF. */
+/*
+ * A thread found in /proc: into the model, and if blocked in a futex, seeded
+ * into BPF so its end is seen. The wait is read again after seeding: one that
+ * ended in between would otherwise stay in the model for ever.
+ */
 static void on_proc_thread(const struct procfs_thread *t, void *ctx)
 {
 	struct session *s = ctx;
+	struct procfs_thread again;
 	struct wait w = t->wait;
 
+	/* known already: forked, or met in an event, since attach; that is fresher */
+	if (model__thread(s->model, t->tid) || (s->boot_gone && hmap__get(s->boot_gone, t->tid)))
+		return;
 	model__thread_new(s->model, s->start_ns, t->pid, t->tid, t->comm, ORIGIN_PROC, 0, 0,
 			  t->state);
 	if (w.kind != WAIT_FUTEX)
 		return;
 	w.since_ns = s->start_ns;
-	if (consumer__seed_wait(s->consumer, t->tid, &w))
+	if (consumer__seed_wait(s->consumer, t->tid, &w)) {
 		log_debug("could not seed the wait of tid %u", t->tid);
+		return;
+	}
+	if (procfs__read_thread(PROC, t->pid, t->tid, &again) || again.wait.kind != WAIT_FUTEX ||
+	    again.wait.addr != w.addr) {
+		consumer__unseed_wait(s->consumer, t->tid);
+		return;
+	}
 	model__wait_begin(s->model, s->start_ns, t->pid, t->tid, t->comm, &w);
+}
+
+/* At open: remember what /proc shows; bootstrap() applies it. */
+static void collect_proc_thread(const struct procfs_thread *t, void *ctx)
+{
+	struct session *s = ctx;
+
+	if (s->nr_boot == s->cap_boot) {
+		size_t cap = s->cap_boot ? s->cap_boot * 2 : 256;
+		struct procfs_thread *grown;
+
+		if (cap > MODEL_MAX_THREADS)
+			return;
+		grown = realloc(s->boot, cap * sizeof(*grown));
+		if (!grown)
+			return;
+		s->boot = grown;
+		s->cap_boot = cap;
+	}
+	s->boot[s->nr_boot++] = *t;
+}
+
+/* The signals the loop reads: they end the session, or go to hooks.on_signal. */
+static void session_signals(const struct session *s, sigset_t *sigs)
+{
+	sigemptyset(sigs);
+	sigaddset(sigs, SIGINT);
+	sigaddset(sigs, SIGTERM);
+	sigaddset(sigs, SIGHUP);
+	if (s->extra_signal)
+		sigaddset(sigs, s->extra_signal);
 }
 
 static int check_pids(const struct filter *f)
@@ -65,6 +114,7 @@ int session__open(struct session *s, struct opts *o, const struct session_hooks 
 		.max_threads = o->max_threads,
 	};
 	struct detect_opts dopts = { .min_wait_ns = DETECT_MIN_WAIT_NS };
+	sigset_t sigs;
 	int err;
 
 	if (o->stuck_after_s > 0)
@@ -80,20 +130,36 @@ int session__open(struct session *s, struct opts *o, const struct session_hooks 
 	s->detector = detector__new(&dopts, on_group, s);
 	if (!s->model || !s->detector)
 		return -ENOMEM;
+	/* blocked now, read from a signalfd later: a Ctrl-C at any point ends cleanly */
+	session_signals(s, &sigs);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	s->consumer = consumer__open(&co, s->model);
 	if (!s->consumer)
 		return -errno;
 	s->start_ns = now_ns();
+	s->boot_gone = hmap__new();
+	procfs__scan(PROC, &o->filter, collect_proc_thread, s);
 	if (o->duration_s > 0)
 		s->deadline_ns = s->start_ns + (uint64_t)(o->duration_s * 1e9);
 	return 0;
 }
 
-/* Bootstrap: events since attach first, then what /proc says was there before. */
+/*
+ * Bootstrap: the events since attach first (forks and exits during the scan
+ * are known exactly), then what /proc showed of everything else.
+ */
 static void bootstrap(struct session *s)
 {
+	s->booting = true;
 	consumer__poll(s->consumer);
-	procfs__scan(PROC, &s->opts->filter, on_proc_thread, s);
+	for (size_t i = 0; i < s->nr_boot; i++)
+		on_proc_thread(&s->boot[i], s);
+	s->booting = false;
+	free(s->boot);
+	s->boot = NULL;
+	s->nr_boot = s->cap_boot = 0;
+	hmap__free(s->boot_gone);
+	s->boot_gone = NULL;
 	consumer__sync_threads(s->consumer);
 	s->last_sync_ns = now_ns();
 }
@@ -236,12 +302,7 @@ int session__run(struct session *s)
 	s->loop = loop__new();
 	if (!s->loop)
 		return -errno;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	if (s->extra_signal)
-		sigaddset(&sigs, s->extra_signal);
+	session_signals(s, &sigs);
 	err = loop__add_signals(s->loop, &sigs, on_signal, s);
 	if (!err)
 		err = loop__add_fd(s->loop, consumer__fd(s->consumer), on_ringbuf, s);
@@ -273,6 +334,8 @@ void session__close(struct session *s)
 	if (st && st->bad_records)
 		log_warn("%llu malformed records ignored", (unsigned long long)st->bad_records);
 	loop__free(s->loop);
+	free(s->boot);
+	hmap__free(s->boot_gone);
 	consumer__free(s->consumer);
 	detector__free(s->detector);
 	model__free(s->model);

@@ -18,6 +18,7 @@
 #include "loop.h"
 #include "model.h"
 #include "opts.h"
+#include "procfs.h"
 
 struct session;
 
@@ -49,9 +50,20 @@ struct session {
 	bool stop_when_pids_gone;
 	int extra_signal; /* 0, or a signal routed to hooks.on_signal */
 	struct loop *loop;
+	/* start-up: what /proc showed, applied after the events since attach */
+	struct procfs_thread *boot;
+	size_t nr_boot;
+	size_t cap_boot;
+	struct hmap *boot_gone; /* tids that exited while bootstrapping */
+	bool booting;
 };
 
-/* Check PIDs exist, attach, bootstrap from /proc. Returns 0 or -errno (already logged). */
+/*
+ * Check PIDs exist, block the signals the loop will read, attach, and read
+ * /proc. Returns 0 or -errno (already logged). What /proc showed enters the
+ * model at the start of session__run, after the events since attach, so a
+ * command can write its first record (meta) in between.
+ */
 int session__open(struct session *s, struct opts *o, const struct session_hooks *h);
 /* Run the loop until something stops it; returns 0 or -errno. */
 int session__run(struct session *s);

@@ -325,6 +325,10 @@ int BPF_PROG(tg_task_rename, struct task_struct *task, const char *comm)
 	char newcomm[TANGLE_COMM_LEN] = {};
 	struct tangle_ev_task *e;
 
+	/* exec names the task too: its own event carries the new name */
+	if (bpf_core_field_exists(task->in_execve) &&
+	    BPF_CORE_READ_BITFIELD_PROBED(task, in_execve))
+		return 0;
 	bpf_probe_read_kernel_str(newcomm, sizeof(newcomm), comm);
 	/* watched under either name: renaming into or out of a -c filter is news */
 	if (!task_wanted(task) &&

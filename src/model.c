@@ -155,7 +155,7 @@ static struct thread *thread_add(struct model *m, uint64_t ts, uint32_t pid, uin
 	return t;
 }
 
-static void thread_remove(struct model *m, struct thread *t);
+static void thread_remove(struct model *m, struct thread *t, uint64_t ts);
 
 /* A thread met in a wait event before any fork or /proc record named it. */
 static struct thread *thread_get_or_seen(struct model *m, uint64_t ts, uint32_t pid, uint32_t tid,
@@ -168,7 +168,7 @@ static struct thread *thread_get_or_seen(struct model *m, uint64_t ts, uint32_t 
 		return t;
 	/* the tid was reused by another process: its exit record was lost */
 	if (t)
-		thread_remove(m, t);
+		thread_remove(m, t, ts);
 	t = thread_add(m, ts, pid, tid, comm, ORIGIN_SEEN);
 	if (!t)
 		return NULL;
@@ -193,7 +193,7 @@ static void wait_clear(struct model *m, struct thread *t)
 	memset(&t->owner, 0, sizeof(t->owner));
 }
 
-static void thread_remove(struct model *m, struct thread *t)
+static void thread_remove(struct model *m, struct thread *t, uint64_t ts)
 {
 	struct process *p;
 
@@ -201,7 +201,10 @@ static void thread_remove(struct model *m, struct thread *t)
 	hmap__del(m->threads, t->tid);
 	p = hmap__get(m->processes, t->pid);
 	if (p && --p->nr_threads == 0) {
+		struct model_event ev = { .kind = MC_PROCESS_EXIT, .ts_ns = ts, .process = p };
+
 		hmap__del(m->processes, p->pid);
+		notify(m, &ev);
 		process_free(p);
 	}
 	free(t);
@@ -218,7 +221,7 @@ int model__thread_new(struct model *m, uint64_t ts, uint32_t pid, uint32_t tid, 
 	if (t && t->pid == pid)
 		return 0;
 	if (t)
-		thread_remove(m, t); /* tid reused by another process; the exit was lost */
+		thread_remove(m, t, ts); /* tid reused by another process; the exit was lost */
 	t = thread_add(m, ts, pid, tid, comm, origin);
 	if (!t)
 		return -ENOMEM;
@@ -245,11 +248,11 @@ int model__thread_exec(struct model *m, uint64_t ts, uint32_t pid, uint32_t tid,
 		struct thread *leader = hmap__get(m->threads, tid);
 
 		if (leader)
-			thread_remove(m, leader);
+			thread_remove(m, leader, ts);
 		hmap__del(m->threads, old_tid);
 		t->tid = tid;
 		if (hmap__set(m->threads, tid, t)) {
-			thread_remove(m, t);
+			thread_remove(m, t, ts);
 			return -ENOMEM;
 		}
 	}
@@ -315,8 +318,8 @@ int model__thread_exit(struct model *m, uint64_t ts, uint32_t pid, uint32_t tid,
 	gone = *t;
 	gone.state = TANGLE_TS_DEAD;
 	ev.thread = &gone;
-	thread_remove(m, t);
-	notify(m, &ev);
+	notify(m, &ev); /* before the removal, which may end the process too */
+	thread_remove(m, t, ts);
 	return 0;
 }
 

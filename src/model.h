@@ -117,13 +117,16 @@ enum model_change {
 	MC_THREAD_EXIT,
 	MC_WAIT_BEGIN,
 	MC_WAIT_END,
+	MC_PROCESS_EXIT, /* its last thread is gone; told before the process is freed */
 };
 
 /* One change, as told to the listener. Pointers are valid during the call only. */
 struct model_event {
 	enum model_change kind;
 	uint64_t ts_ns;
-	const struct thread *thread; /* after the change; for EXIT, as it was */
+	const struct thread
+		*thread; /* after the change; for EXIT, as it was; NULL for PROCESS_EXIT */
+	const struct process *process; /* PROCESS_EXIT */
 	const struct wait *wait; /* WAIT_BEGIN, WAIT_END */
 	uint64_t blocked_ns; /* WAIT_END */
 	int64_t ret; /* WAIT_END: syscall return */

@@ -68,6 +68,8 @@ static void on_thread_new(struct json_writer *w, const struct model_event *ev)
 	}
 }
 
+static int process_futex_stats(struct json_writer *w, uint64_t ts, const struct process *p);
+
 void view_json__on_change(const struct model_event *ev, void *ctx)
 {
 	static const char *const types[] = {
@@ -77,6 +79,11 @@ void view_json__on_change(const struct model_event *ev, void *ctx)
 	};
 	struct json_writer *w = ctx;
 
+	if (ev->kind == MC_PROCESS_EXIT) {
+		/* its statistics would be lost with it: write them now */
+		process_futex_stats(w, ev->ts_ns, ev->process);
+		return;
+	}
 	begin(w, types[ev->kind], ev->ts_ns);
 	thread_ids(w, ev->thread);
 	switch (ev->kind) {
@@ -110,6 +117,8 @@ void view_json__on_change(const struct model_event *ev, void *ctx)
 			json__kv_null(w, "errno");
 		else
 			json__kv_int(w, "errno", -ev->ret);
+		break;
+	case MC_PROCESS_EXIT:
 		break;
 	}
 	end(w);
@@ -168,30 +177,36 @@ int view_json__error(struct json_writer *w, uint64_t ts, const char *msg, int er
 	return end(w);
 }
 
+static int process_futex_stats(struct json_writer *w, uint64_t ts, const struct process *p)
+{
+	const struct futex_stat *f;
+	size_t fit = 0;
+	int err = 0;
+
+	while (!err && (f = process__next_futex(p, &fit))) {
+		if (!f->waits)
+			continue;
+		begin(w, "futex_stats", ts);
+		json__kv_uint(w, "pid", p->pid);
+		json__kv_strn(w, "comm", p->comm, strnlen(p->comm, TANGLE_COMM_LEN));
+		json__kv_hex(w, "addr", f->addr);
+		json__kv_uint(w, "waits", f->waits);
+		json__kv_uint(w, "total_wait_ns", f->total_ns);
+		json__kv_uint(w, "max_wait_ns", f->max_ns);
+		json__kv_uint(w, "waiting", f->waiting);
+		err = end(w);
+	}
+	return err;
+}
+
 int view_json__futex_stats(struct json_writer *w, uint64_t ts, const struct model *m)
 {
 	const struct process *p;
-	const struct futex_stat *f;
-	size_t pit = 0, fit;
+	size_t pit = 0;
 	int err = 0;
 
-	while ((p = model__next_process(m, &pit))) {
-		for (fit = 0; (f = process__next_futex(p, &fit));) {
-			if (!f->waits)
-				continue;
-			begin(w, "futex_stats", ts);
-			json__kv_uint(w, "pid", p->pid);
-			json__kv_strn(w, "comm", p->comm, strnlen(p->comm, TANGLE_COMM_LEN));
-			json__kv_hex(w, "addr", f->addr);
-			json__kv_uint(w, "waits", f->waits);
-			json__kv_uint(w, "total_wait_ns", f->total_ns);
-			json__kv_uint(w, "max_wait_ns", f->max_ns);
-			json__kv_uint(w, "waiting", f->waiting);
-			err = end(w);
-			if (err)
-				return err;
-		}
-	}
+	while (!err && (p = model__next_process(m, &pit)))
+		err = process_futex_stats(w, ts, p);
 	return err;
 }
 

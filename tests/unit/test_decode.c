@@ -47,6 +47,13 @@ static void record(const struct model_event *ev, void *ctx)
 	bool needs_old = ev->kind == MC_THREAD_RENAME || ev->kind == MC_THREAD_EXEC;
 	struct rec *c;
 
+	if (ev->kind == MC_PROCESS_EXIT) {
+		/* the only event about a process: it names the process, not a thread */
+		if (ev->thread || !ev->process)
+			r->bad++;
+		r->n++;
+		return;
+	}
 	if (!ev->thread || (needs_wait && !ev->wait) || (needs_old && !ev->old_comm) ||
 	    strnlen(ev->thread->comm, TANGLE_COMM_LEN) == TANGLE_COMM_LEN ||
 	    (ev->old_comm && strnlen(ev->old_comm, TANGLE_COMM_LEN) == TANGLE_COMM_LEN))
@@ -259,7 +266,7 @@ TEST(exit_record)
 	e.exit_code = -1;
 	e.flags = TANGLE_TASK_F_GROUP_DEAD | TANGLE_TASK_F_THREAD;
 	ASSERT_OK(decode__event(m, &e, sizeof(e)), "exit 100");
-	ASSERT_EQ(r.n, 2, "two events");
+	ASSERT_EQ(r.n, 3, "thread exit, then process exit");
 	ASSERT_EQ(r.recs[1].exit_code, -1, "negative exit code");
 	ASSERT_TRUE(r.recs[1].group_dead, "group dead");
 	ASSERT_EQ(model__nr_processes(m), 0, "no process");

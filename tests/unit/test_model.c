@@ -366,14 +366,17 @@ TEST(exit_removes_thread_then_process)
 	ASSERT_EQ(e->thread.first_seen_ns, 2, "thread as it was");
 	ASSERT_EQ(e->thread.state, TANGLE_TS_DEAD, "dead");
 	ASSERT_FALSE(e->group_dead, "not group dead");
-	ASSERT_FALSE(e->tid_in_model, "removed before the call");
+	ASSERT_TRUE(e->tid_in_model, "told before the removal");
+	ASSERT_FALSE(e->thread_in_model, "with a copy of the thread");
 	ASSERT_TRUE(model__thread(m, 101) == NULL, "101 gone");
 	ASSERT_TRUE(model__process(m, 100) != NULL, "process stays");
 	ASSERT_EQ(model__process(m, 100)->nr_threads, 1, "one left");
 
 	reset(&r);
 	ASSERT_OK(model__thread_exit(m, 20, 100, 100, "app", 9, true), "exit 100");
-	ASSERT_EQ(r.n, 1, "one event");
+	ASSERT_EQ(r.n, 2, "thread exit, then process exit");
+	ASSERT_EQ(r.recs[1].kind, MC_PROCESS_EXIT, "process exit last");
+	ASSERT_EQ(r.recs[1].ts_ns, 20, "at the exit's time");
 	ASSERT_EQ(e->exit_code, 9, "exit code");
 	ASSERT_TRUE(e->group_dead, "group dead");
 	ASSERT_TRUE(model__thread(m, 100) == NULL, "100 gone");

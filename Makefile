@@ -91,7 +91,7 @@ $(OUTPUT)/unit/%: $(OUTPUT)/unit/%.o $(CORE_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(SANFLAGS) $^ -lelf -o $@
 
-$(OUTPUT)/fixtures/%: tests/fixtures/%.c | $(OUTPUT)/fixtures
+$(OUTPUT)/fixtures/%: tests/fixtures/%.c tests/fixtures/fixture.h | $(OUTPUT)/fixtures
 	$(call msg,CC,$@)
 	$(Q)$(CC) -std=gnu11 -Wall -Wextra -Werror -O1 -g -pthread $< -o $@
 

@@ -188,7 +188,8 @@ int opts__parse(const char *cmd, int argc, char **argv, struct opts *o)
 			opts__usage(stdout);
 			return 1;
 		default:
-			fprintf(stderr, "Try 'tangle %s --help'.\n", cmd);
+			fputc('\n', stderr);
+			opts__usage(stderr);
 			return -EINVAL;
 		}
 	}

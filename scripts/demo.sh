@@ -35,9 +35,7 @@ echo
 echo "== the same as NDJSON, for machines:"
 echo "\$ sudo tangle check --json -p $victim | jq -c 'select(.type==\"stuck_group\") | {kind, members: [.members[] | {tid, waits_on: .waits_on.symbol, owner: .waits_on.owner_tid}]}'"
 "$TANGLE" check --json -p "$victim" |
-	python3 -c 'import json,sys
-for l in sys.stdin:
-    r = json.loads(l)
-    if r["type"] == "stuck_group":
-        print(json.dumps({"kind": r["kind"], "members": [{"tid": m["tid"], "waits_on": m["waits_on"]["symbol"], "owner": m["waits_on"]["owner_tid"]} for m in r["members"]]}))' || true
+	jq -c 'select(.type=="stuck_group") | {kind, members: [.members[] | {tid, waits_on: .waits_on.symbol, owner: .waits_on.owner_tid}]}' || true
+echo
+echo "== live: 'sudo tangle' opens the dashboard (press 4 for stuck groups, ? for keys)"
 [ "$rc" -eq 2 ]

@@ -121,8 +121,10 @@ test-unit: unit
 valgrind: unit $(APP)
 	$(Q)set -e; for t in $(UNIT_BINS); do \
 		valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+		--suppressions=tests/valgrind.supp \
 			$$t > /dev/null; echo "  valgrind $$t: clean"; done
 	$(Q)valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+		--suppressions=tests/valgrind.supp \
 		./$(APP) stream --json -d 2 > /dev/null && echo "  valgrind ./$(APP) stream -d 2: clean"
 
 # Benchmarks print figures measured side by side; they do not pass or fail on timing.

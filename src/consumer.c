@@ -323,6 +323,9 @@ int consumer__sync_threads(struct consumer *c)
 	__u32 keys[BATCH], out_batch, *in = NULL;
 	struct tangle_thread_info vals[BATCH];
 
+	/* valgrind cannot see the kernel fill these */
+	memset(keys, 0, sizeof(keys));
+	memset(vals, 0, sizeof(vals));
 	for (;;) {
 		__u32 count = BATCH;
 		int err = bpf_map_lookup_batch(fd, in, &out_batch, keys, vals, &count, NULL);

@@ -9,6 +9,8 @@ void term_escape(char *dst, size_t dstlen, const char *src, size_t n)
 	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
 
+	if (!dstlen)
+		return;
 	for (size_t i = 0; i < n && src[i] && o + 5 < dstlen; i++) {
 		unsigned char c = (unsigned char)src[i];
 

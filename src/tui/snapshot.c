@@ -48,6 +48,8 @@ void snap_escape(char *dst, size_t dstlen, const char *src, size_t n)
 	const unsigned char *s = (const unsigned char *)src;
 	size_t o = 0, i = 0;
 
+	if (!dstlen)
+		return;
 	while (i < n && s[i] && o + 5 < dstlen) {
 		size_t len = utf8_printable(s + i, strnlen(src + i, n - i));
 

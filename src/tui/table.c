@@ -376,6 +376,8 @@ static int row_cmp(const void *a, const void *b, void *arg)
 			r = lock_cmp(a, b, 6);
 		if (!r)
 			r = lock_cmp(a, b, 8);
+		if (!r) /* the same address in two processes */
+			r = lock_cmp(a, b, 0);
 		break;
 	default:
 		r = group_cmp(a, b, c->col);

@@ -269,7 +269,8 @@ int BPF_PROG(tg_sched_process_fork, struct task_struct *parent, struct task_stru
 
 		bpf_map_update_elem(&pids, &child_pid, &one, BPF_ANY);
 	}
-	if (!task_wanted(parent) && !task_wanted(child))
+	/* a thread of a watched process is watched; a new process only if followed */
+	if (thread ? !task_wanted(parent) : !task_wanted(child))
 		return 0;
 	e = reserve_task_event(TANGLE_EV_FORK, child, bpf_ktime_get_ns());
 	if (!e)

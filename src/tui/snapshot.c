@@ -39,6 +39,10 @@ static size_t utf8_printable(const unsigned char *s, size_t n)
 	    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 ||
 	    cp == 0x2029)
 		return 0;
+	/* bidirectional controls reorder what follows them on screen */
+	if (cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069))
+		return 0;
 	return len;
 }
 

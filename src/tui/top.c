@@ -158,6 +158,13 @@ static int put_text(int y, int x, int width, const char *s, bool right, attr_t a
 		used += w;
 		s += len;
 	}
+	/* cut short: say so with an ellipsis in the last column */
+	if (*s && n > 0 && wcwidth(L'\u2026') == 1) {
+		while (n > 0 && used + 1 > width)
+			used -= wcwidth(wbuf[--n]);
+		wbuf[n++] = L'\u2026';
+		used++;
+	}
 	wbuf[n] = L'\0';
 	attron(attr);
 	if (right && used < width) {
@@ -717,10 +724,11 @@ static void input_key(struct top *t, int ch)
 	}
 }
 
+/* A search starts afresh; the filter prompt shows the filter in force, to edit. */
 static void start_input(struct top *t, int mode)
 {
 	t->input_mode = mode;
-	snprintf(t->input, sizeof(t->input), "%s", mode == '/' ? t->search : t->filter);
+	snprintf(t->input, sizeof(t->input), "%s", mode == '/' ? "" : t->filter);
 }
 
 /* Returns false to quit. */
@@ -957,6 +965,8 @@ int cmd_top(int argc, char **argv)
 	s->extra_signal = SIGWINCH;
 	/* attach before taking over the screen, so errors are readable */
 	err = session__open(s, &t.opts, &hooks);
+	/* like htop -p: the dashboard stays when the processes are gone */
+	s->stop_when_pids_gone = false;
 	if (!err)
 		err = start_curses(&t);
 	if (!err)

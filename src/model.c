@@ -399,6 +399,23 @@ int model__wait_end(struct model *m, uint64_t ts, uint32_t pid, uint32_t tid, co
 	return 0;
 }
 
+int model__wait_lost(struct model *m, uint64_t ts, uint32_t tid)
+{
+	struct model_event ev = { .kind = MC_WAIT_END, .ts_ns = ts, .result = WAIT_LOST };
+	struct thread *t = hmap__get(m->threads, tid);
+	struct wait w;
+
+	if (!t || t->wait.kind == WAIT_NONE)
+		return -ENOENT;
+	w = t->wait;
+	wait_clear(m, t);
+	ev.thread = t;
+	ev.wait = &w;
+	ev.blocked_ns = ts > w.since_ns ? ts - w.since_ns : 0;
+	notify(m, &ev);
+	return 0;
+}
+
 void model__set_owner(struct model *m, uint32_t tid, const struct lock_owner *o)
 {
 	struct thread *t = hmap__get(m->threads, tid);
@@ -500,6 +517,7 @@ const char *wait_result_name(enum wait_result r)
 		[WAIT_INTERRUPTED] = "interrupted",
 		[WAIT_ERROR] = "error",
 		[WAIT_EXITED] = "exited",
+		[WAIT_LOST] = "lost",
 	};
 
 	return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "error";

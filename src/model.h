@@ -29,6 +29,7 @@ enum wait_result {
 	WAIT_INTERRUPTED,
 	WAIT_ERROR,
 	WAIT_EXITED,
+	WAIT_LOST, /* its end was not seen (dropped events): found over when checked */
 };
 
 enum thread_origin {
@@ -160,6 +161,8 @@ int model__wait_begin(struct model *m, uint64_t ts, uint32_t pid, uint32_t tid, 
 		      const struct wait *w);
 int model__wait_end(struct model *m, uint64_t ts, uint32_t pid, uint32_t tid, const char *comm,
 		    const struct wait *w, uint64_t begin_ns, int64_t ret);
+/* tid is no longer in the wait the model has for it (its end was lost): end it now. */
+int model__wait_lost(struct model *m, uint64_t ts, uint32_t tid);
 /* Record who holds what tid waits on; ignored if tid's wait changed meanwhile. */
 void model__set_owner(struct model *m, uint32_t tid, const struct lock_owner *o);
 /* The owner of t's current wait if it was resolved for this very wait, else NULL. */

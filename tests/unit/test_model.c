@@ -955,8 +955,8 @@ TEST(wait_result_names)
 	ASSERT_STREQ(wait_result_name(WAIT_INTERRUPTED), "interrupted", "interrupted");
 	ASSERT_STREQ(wait_result_name(WAIT_ERROR), "error", "error");
 	ASSERT_STREQ(wait_result_name(WAIT_EXITED), "exited", "exited");
-	ASSERT_STREQ(wait_result_name((enum wait_result)(WAIT_EXITED + 1)), "error",
-		     "out of range");
+	ASSERT_STREQ(wait_result_name(WAIT_LOST), "lost", "lost");
+	ASSERT_STREQ(wait_result_name((enum wait_result)(WAIT_LOST + 1)), "error", "out of range");
 	ASSERT_STREQ(wait_result_name((enum wait_result) - 1), "error", "negative");
 }
 
@@ -1109,6 +1109,27 @@ TEST(random_inputs_keep_invariants)
 }
 
 /* Cases that once misbehaved: a corrupt ret, a NULL comm, a tid reused by another process. */
+TEST(wait_lost_ends_a_stale_wait)
+{
+	struct recorder r;
+	struct model *m = setup(&r);
+	struct wait w = futex_wait_on(0x1000, 100, false);
+
+	if (!ASSERT_TRUE(m, "model"))
+		return;
+	model__thread_new(m, 1, 5, 10, "a", ORIGIN_PROC, 0, 0, TANGLE_TS_SLEEPING);
+	model__wait_begin(m, 100, 5, 10, "a", &w);
+	reset(&r);
+	ASSERT_OK(model__wait_lost(m, 900, 10), "lost");
+	ASSERT_EQ(r.n, 1, "one wait_end");
+	ASSERT_EQ(r.recs[0].result, WAIT_LOST, "result lost");
+	ASSERT_EQ(r.recs[0].blocked_ns, 800, "an upper bound");
+	ASSERT_EQ(model__thread(m, 10)->wait.kind, WAIT_NONE, "no wait left");
+	ASSERT_EQ(waiting_on(m, 5, 0x1000), 0, "not counted as waiting");
+	ASSERT_EQ(model__wait_lost(m, 1000, 10), -ENOENT, "nothing to end twice");
+	model__free(m);
+}
+
 TEST(hostile_inputs_regressions)
 {
 	struct recorder r;

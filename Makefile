@@ -30,7 +30,8 @@ ALL_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wshadow -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing \
 	-D_GNU_SOURCE -DTANGLE_VERSION='"$(VERSION)"' \
 	-Iinclude -Isrc -I$(OUTPUT) $(SANFLAGS) -MMD -MP
-LDLIBS := -lbpf -lelf -lz -lncursesw -ltinfo
+# libdw: DWARF unwinding and line info; libstdc++: __cxa_demangle for C++/Rust names
+LDLIBS := -lbpf -ldw -lelf -lz -lncursesw -ltinfo -lstdc++
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-Iinclude -Ivmlinux -I$(OUTPUT)
 
@@ -38,10 +39,10 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 CORE_SRCS := src/json.c src/hmap.c src/model.c src/decode.c src/procfs.c src/log.c \
 	src/view_json.c src/futex.c src/lockinfo.c src/detect.c src/report.c src/owner.c \
 	src/symbols.c
-CORE_SRCS += src/tui/snapshot.c src/tui/table.c
+CORE_SRCS += src/tui/snapshot.c src/tui/table.c src/unwind.c src/ksyms.c
 # Only src/tui/top.c includes curses.
 APP_SRCS := $(CORE_SRCS) src/consumer.c src/loop.c src/opts.c src/session.c src/cmd_stream.c \
-	src/cmd_check.c src/cmd_run.c src/tui/top.c src/main.c
+	src/cmd_check.c src/cmd_run.c src/stacks.c src/tui/top.c src/main.c
 CORE_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(CORE_SRCS))
 APP_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(APP_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(wildcard tests/unit/test_*.c))
@@ -89,7 +90,7 @@ $(OUTPUT)/unit/%.o: tests/unit/%.c | $(OUTPUT)/unit
 
 $(OUTPUT)/unit/%: $(OUTPUT)/unit/%.o $(CORE_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(SANFLAGS) $^ -lelf -o $@
+	$(Q)$(CC) $(SANFLAGS) $^ -ldw -lelf -lstdc++ -o $@
 
 $(OUTPUT)/fixtures/%: tests/fixtures/%.c tests/fixtures/fixture.h | $(OUTPUT)/fixtures
 	$(call msg,CC,$@)
@@ -130,6 +131,7 @@ valgrind: unit $(APP)
 # Benchmarks print figures measured side by side; they do not pass or fail on timing.
 bench: $(APP) fixtures
 	$(Q)$(PYTHON) bench/latency.py
+	$(Q)$(PYTHON) bench/overhead.py
 
 deps:
 	$(Q)scripts/deps.sh

@@ -76,6 +76,14 @@ struct {
 	__type(value, __u8);
 } tids SEC(".maps");
 
+/* Scratch for the task iterator: too big for the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tangle_task_regs);
+} task_regs_buf SEC(".maps");
+
 static __always_inline void count_drop(__u32 reason)
 {
 	__u64 *n = bpf_map_lookup_elem(&drops, &reason);
@@ -475,5 +483,44 @@ SEC("tracepoint/syscalls/sys_exit_futex_waitv")
 int tg_futex_waitv_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	end_wait(ctx->ret);
+	return 0;
+}
+
+/*
+ * iter/task, attached by userspace for one tid at a time: the registers a
+ * blocked thread saved at syscall entry and its kernel stack, so its user
+ * stack can be unwound from outside without stopping it.
+ */
+SEC("iter/task")
+int tg_task_regs(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct tangle_task_regs *out;
+	struct pt_regs *regs;
+	__u32 zero = 0;
+	long n;
+
+	if (!task)
+		return 0;
+	out = bpf_map_lookup_elem(&task_regs_buf, &zero);
+	if (!out)
+		return 0;
+	__builtin_memset(out, 0, sizeof(*out));
+	out->pid = task->tgid;
+	out->tid = task->pid;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (regs) {
+		out->ip = BPF_CORE_READ(regs, ip);
+		out->sp = BPF_CORE_READ(regs, sp);
+		out->bp = BPF_CORE_READ(regs, bp);
+		out->bx = BPF_CORE_READ(regs, bx);
+		out->r12 = BPF_CORE_READ(regs, r12);
+		out->r13 = BPF_CORE_READ(regs, r13);
+		out->r14 = BPF_CORE_READ(regs, r14);
+		out->r15 = BPF_CORE_READ(regs, r15);
+	}
+	n = bpf_get_task_stack(task, out->kstack, sizeof(out->kstack), 0);
+	out->kstack_bytes = n > 0 ? n : 0;
+	bpf_seq_write(ctx->meta->seq, out, sizeof(*out));
 	return 0;
 }

@@ -121,6 +121,23 @@ struct tangle_thread_info {
 	__u64 nr_switches;
 };
 
+#define TANGLE_KSTACK_MAX 32
+
+/*
+ * What the iter/task program reports of one thread, on demand: its user
+ * registers as saved at kernel entry (for a thread blocked in a syscall,
+ * exactly what unwinding its stack needs) and its kernel stack. Read when
+ * tangle wants a stack, never on a hot path.
+ */
+struct tangle_task_regs {
+	__u32 pid;
+	__u32 tid;
+	__u64 ip, sp, bp, bx, r12, r13, r14, r15;
+	__u32 kstack_bytes; /* bytes of kstack filled */
+	__u32 __pad;
+	__u64 kstack[TANGLE_KSTACK_MAX];
+};
+
 /* Value of the BPF wait map, keyed by tid: the futex wait in progress. */
 struct tangle_wait_info {
 	__u64 uaddr;
@@ -137,5 +154,7 @@ _Static_assert(sizeof(struct tangle_ev_wait_end) == 24 + 32, "tangle_ev_wait_end
 _Static_assert(sizeof(struct tangle_ev_task) == 24 + 48, "tangle_ev_task size");
 _Static_assert(sizeof(struct tangle_thread_info) == 40, "tangle_thread_info size");
 _Static_assert(sizeof(struct tangle_wait_info) == 24, "tangle_wait_info size");
+_Static_assert(sizeof(struct tangle_task_regs) == 8 + 64 + 8 + 8 * TANGLE_KSTACK_MAX,
+	       "tangle_task_regs size");
 
 #endif /* TANGLE_ABI_H */

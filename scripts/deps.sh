@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(
-	make gcc pkg-config           # userspace build
+	make gcc g++ pkg-config       # userspace build; g++ for C++ symbolization tests
 	clang-19 llvm-19              # BPF compiler (-target bpf, CO-RE)
 	libbpf-dev bpftool            # BPF loader library, skeleton generator
 	libelf-dev zlib1g-dev         # libbpf's own dependencies
@@ -12,6 +12,7 @@ PKGS=(
 	clang-format-19               # make check-format
 	python3 python3-pytest        # test runner
 	valgrind jq tmux              # memory checks, ad-hoc JSON, TUI tests
+	gdb binutils                  # reference stacks (gdb, addr2line, objcopy) in tests
 )
 
 SUDO=""

@@ -23,6 +23,7 @@ struct check {
 	struct session session;
 	struct opts opts;
 	struct json_writer *w; /* --json */
+	struct names names;
 	size_t found;
 };
 
@@ -32,15 +33,15 @@ static void on_group(const struct stuck_group *g, void *ctx)
 
 	if (g->resolved_ns) {
 		if (c->w)
-			view_json__stuck_group(c->w, g, session__symbol, NULL);
+			view_json__stuck_group(c->w, g, &c->names);
 		return;
 	}
 	if (!g->revision)
 		c->found++;
 	if (c->w)
-		view_json__stuck_group(c->w, g, session__symbol, NULL);
+		view_json__stuck_group(c->w, g, &c->names);
 	else
-		report__group(stdout, g, session__symbol, NULL);
+		report__group(stdout, g, &c->names);
 }
 
 static void on_lost(struct session *s, uint64_t ts, int reason, uint64_t count, uint64_t total)
@@ -153,6 +154,7 @@ int cmd_check(int argc, char **argv)
 	}
 	hooks.ctx = &c;
 	err = session__open(s, &c.opts, &hooks);
+	c.names = session__names(s);
 	if (!err) {
 		if (c.w)
 			write_meta(c.w, s->start_ns, &c.opts.filter);

@@ -24,6 +24,7 @@ struct run {
 	struct session session;
 	struct opts opts;
 	struct json_writer *w; /* --json */
+	struct names names;
 	FILE *out;
 	pid_t child;
 	int status;
@@ -35,9 +36,9 @@ static void on_group(const struct stuck_group *g, void *ctx)
 	struct run *r = ctx;
 
 	if (r->w)
-		view_json__stuck_group(r->w, g, session__symbol, NULL);
+		view_json__stuck_group(r->w, g, &r->names);
 	else
-		report__group(r->out, g, session__symbol, NULL);
+		report__group(r->out, g, &r->names);
 }
 
 static bool reap(struct run *r)
@@ -133,6 +134,7 @@ int cmd_run(int argc, char **argv)
 	hooks.ctx = &r;
 	s->extra_signal = SIGCHLD;
 	err = session__open(s, &r.opts, &hooks);
+	r.names = session__names(s);
 	if (err) {
 		kill(r.child, SIGKILL); /* never run CMD unobserved */
 	} else {

@@ -22,6 +22,7 @@ struct stream {
 	struct session session;
 	struct opts opts;
 	struct json_writer *w;
+	struct names names;
 	FILE *out;
 };
 
@@ -53,7 +54,7 @@ static void on_group(const struct stuck_group *g, void *ctx)
 {
 	struct stream *st = ctx;
 
-	view_json__stuck_group(st->w, g, session__symbol, NULL);
+	view_json__stuck_group(st->w, g, &st->names);
 }
 
 static void on_lost(struct session *s, uint64_t ts, int reason, uint64_t count, uint64_t total)
@@ -98,6 +99,7 @@ static int run(struct stream *st)
 	err = session__open(s, &st->opts, &hooks);
 	if (err)
 		return err;
+	st->names = session__names(s);
 	write_meta(st->w, s->start_ns, &st->opts.filter);
 	err = session__run(s);
 	session__drain(s);

@@ -232,6 +232,8 @@ struct consumer *consumer__open(const struct consumer_opts *o, struct model *m)
 	bpf_map__set_max_entries(c->skel->maps.threads, o->max_threads);
 	bpf_map__set_max_entries(c->skel->maps.waits, o->max_threads);
 	disable_missing(c->skel);
+	/* the iterator is attached per request, for one thread */
+	bpf_program__set_autoattach(c->skel->progs.tg_task_regs, false);
 
 	err = tangle_bpf__load(c->skel);
 	if (err) {
@@ -314,6 +316,35 @@ int consumer__watch_pid(struct consumer *c, uint32_t pid)
 	if (bpf_map__update_elem(c->skel->maps.pids, &pid, sizeof(pid), &one, sizeof(one), BPF_ANY))
 		return -errno;
 	return 0;
+}
+
+int consumer__task_regs(struct consumer *c, uint32_t tid, struct tangle_task_regs *out)
+{
+	LIBBPF_OPTS(bpf_iter_attach_opts, opts);
+	union bpf_iter_link_info info = { .task.tid = tid };
+	struct bpf_link *link;
+	ssize_t n = 0, r;
+	int fd, err = 0;
+
+	opts.link_info = &info;
+	opts.link_info_len = sizeof(info);
+	link = bpf_program__attach_iter(c->skel->progs.tg_task_regs, &opts);
+	if (!link)
+		return -errno;
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	while (n < (ssize_t)sizeof(*out) &&
+	       (r = read(fd, (char *)out + n, sizeof(*out) - (size_t)n)) > 0)
+		n += r;
+	if (n != (ssize_t)sizeof(*out) || out->tid != tid)
+		err = -ESRCH; /* the thread is gone */
+	close(fd);
+out:
+	bpf_link__destroy(link);
+	return err;
 }
 
 int consumer__sync_threads(struct consumer *c)

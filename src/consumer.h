@@ -43,6 +43,8 @@ int consumer__seed_wait(struct consumer *c, uint32_t tid, const struct wait *w);
 void consumer__unseed_wait(struct consumer *c, uint32_t tid);
 /* Start watching one more process (with a PID filter in place). */
 int consumer__watch_pid(struct consumer *c, uint32_t pid);
+/* Registers and kernel stack of a thread, now (BPF task iterator). 0, -ESRCH or -errno. */
+int consumer__task_regs(struct consumer *c, uint32_t tid, struct tangle_task_regs *out);
 /* Copy scheduler state of every tracked thread from BPF into the model. */
 int consumer__sync_threads(struct consumer *c);
 /* Refresh and return counters. */

@@ -3,6 +3,7 @@
 #include <string.h>
 #include "lockinfo.h"
 #include "report.h"
+#include "stacks.h"
 
 void term_escape(char *dst, size_t dstlen, const char *src, size_t n)
 {
@@ -47,10 +48,12 @@ static const struct stuck_member *member(const struct stuck_group *g, uint32_t t
 	return NULL;
 }
 
-static void lock_name(char *dst, size_t len, const struct stuck_member *mb, symbol_fn sym,
-		      void *ctx)
+static void lock_name(char *dst, size_t len, const struct stuck_member *mb,
+		      const struct names *names)
 {
-	const char *name = sym ? sym(mb->pid, mb->owner.lock_addr, ctx) : NULL;
+	const char *name = names && names->symbol ?
+				   names->symbol(mb->pid, mb->owner.lock_addr, names->ctx) :
+				   NULL;
 	char esc[256];
 
 	if (name) {
@@ -75,14 +78,41 @@ static void thread_name(char *dst, size_t len, uint32_t tid, const struct stuck_
 	snprintf(dst, len, "thread %u \"%s\"", tid, comm);
 }
 
+/* Go-traceback-like: the function, then where, indented under it. */
+static void report_stack(FILE *out, const struct stack *st)
+{
+	char fn[4 * sizeof(st->user[0].function)], where[4 * sizeof(st->user[0].file) + 64];
+
+	for (size_t i = 0; i < st->nr_user; i++) {
+		const struct frame *f = &st->user[i];
+
+		if (f->function[0])
+			term_escape(fn, sizeof(fn), f->function, sizeof(f->function));
+		else
+			snprintf(fn, sizeof(fn), "0x%" PRIx64, f->addr);
+		fprintf(out, "        %s%s\n", fn, f->inlined ? " (inlined)" : "");
+		if (f->file[0]) {
+			term_escape(where, sizeof(where), f->file, sizeof(f->file));
+			fprintf(out, "            %s:%d", where, f->line);
+		} else {
+			term_escape(where, sizeof(where), f->module, sizeof(f->module));
+			fprintf(out, "            %s", where[0] ? where : "?");
+		}
+		if (f->inlined)
+			fputc('\n', out);
+		else
+			fprintf(out, " +0x%" PRIx64 "\n", f->offset);
+	}
+}
+
 static void report_member(FILE *out, const struct stuck_group *g, const struct stuck_member *mb,
-			  symbol_fn sym, void *ctx)
+			  const struct names *names)
 {
 	char who[128], owner[128], lock[512], dur[32];
 
 	thread_name(who, sizeof(who), mb->tid, mb);
 	thread_name(owner, sizeof(owner), mb->owner.owner_tid, member(g, mb->owner.owner_tid));
-	lock_name(lock, sizeof(lock), mb, sym, ctx);
+	lock_name(lock, sizeof(lock), mb, names);
 	format_duration(dur, sizeof(dur), mb->blocked_ns);
 	fprintf(out, "  %s (pid %u) blocked %s%s\n", who, mb->pid,
 		mb->wait.preblocked ? "at least " : "", dur);
@@ -94,9 +124,16 @@ static void report_member(FILE *out, const struct stuck_group *g, const struct s
 	else
 		fprintf(out, "      waiting for %s held by %s%s\n", lock, owner,
 			mb->owner.owner_pid != mb->pid ? " (another process)" : "");
+	if (names && names->stack) {
+		const struct stack *st =
+			names->stack(mb->pid, mb->tid, mb->wait.since_ns, names->ctx);
+
+		if (st && st->nr_user)
+			report_stack(out, st);
+	}
 }
 
-void report__group(FILE *out, const struct stuck_group *g, symbol_fn sym, void *ctx)
+void report__group(FILE *out, const struct stuck_group *g, const struct names *names)
 {
 	size_t ncycle = 0;
 
@@ -117,14 +154,14 @@ void report__group(FILE *out, const struct stuck_group *g, symbol_fn sym, void *
 			g->dead_owner_tid);
 	fprintf(out, "\n");
 	for (size_t i = 0; i < g->nr_members; i++)
-		report_member(out, g, &g->members[i], sym, ctx);
+		report_member(out, g, &g->members[i], names);
 	if (g->kind == GROUP_DEADLOCK && ncycle) {
 		char name[128], lock[512];
 
 		fprintf(out, "\n  cycle: ");
 		for (size_t i = 0; i < ncycle; i++) {
 			thread_name(name, sizeof(name), g->members[i].tid, &g->members[i]);
-			lock_name(lock, sizeof(lock), &g->members[i], sym, ctx);
+			lock_name(lock, sizeof(lock), &g->members[i], names);
 			fprintf(out, "%s\n         -> %s\n         -> ", name, lock);
 		}
 		thread_name(name, sizeof(name), g->members[0].tid, &g->members[0]);

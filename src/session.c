@@ -8,6 +8,7 @@
 #include "owner.h"
 #include "procfs.h"
 #include "session.h"
+#include "stacks.h"
 #include "symbols.h"
 
 #define PROC "/proc"
@@ -20,6 +21,14 @@ static void on_change(const struct model_event *ev, void *ctx)
 
 	if (s->booting && ev->kind == MC_THREAD_EXIT && s->boot_gone)
 		hmap__set(s->boot_gone, ev->thread->tid, (void *)1);
+	/* a stack is good for one wait only; a new image has new symbols */
+	if (s->stacks) {
+		if (ev->kind == MC_WAIT_END || ev->kind == MC_THREAD_EXIT)
+			stacks__forget(s->stacks, ev->thread->tid);
+		else if (ev->kind == MC_THREAD_EXEC || ev->kind == MC_PROCESS_EXIT)
+			stacks__forget_process(s->stacks,
+					       ev->thread ? ev->thread->pid : ev->process->pid);
+	}
 	if (s->hooks.on_change)
 		s->hooks.on_change(ev, s->hooks.ctx);
 }
@@ -137,6 +146,9 @@ int session__open(struct session *s, struct opts *o, const struct session_hooks 
 	if (!s->consumer)
 		return -errno;
 	s->start_ns = now_ns();
+	s->stacks = stacks__new(s->consumer);
+	if (!s->stacks)
+		log_warn("stacks will not be shown: %s", strerror(errno));
 	s->boot_gone = hmap__new();
 	procfs__scan(PROC, &o->filter, collect_proc_thread, s);
 	if (o->duration_s > 0)
@@ -200,23 +212,38 @@ static void follow_owner(struct session *s, uint32_t pid)
 /* Read who holds what each long, untimed wait is on; one memory read per wait per tick. */
 static void resolve_owners(struct session *s, uint64_t now)
 {
-	uint32_t follow[16];
-	size_t nfollow = 0;
+	uint32_t follow[16], lost[64];
+	size_t nfollow = 0, nlost = 0;
 	struct thread *t;
 	size_t it = 0;
 
 	while ((t = model__next_thread(s->model, &it))) {
+		struct procfs_thread now_in;
 		struct lock_owner o;
 
 		if (t->wait.kind == WAIT_NONE || t->wait.has_timeout ||
 		    now < t->wait.since_ns + DETECT_MIN_WAIT_NS)
 			continue;
 		owner__resolve(PROC, t->pid, &t->wait, now, &o);
+		/*
+		 * An edge must be real: after dropped events the model can hold a
+		 * wait that ended long ago. Ask /proc whether the thread still sleeps
+		 * on that futex word.
+		 */
+		if (o.state != OWNER_NONE &&
+		    (procfs__read_thread(PROC, t->pid, t->tid, &now_in) ||
+		     now_in.wait.kind != WAIT_FUTEX || now_in.wait.addr != t->wait.addr)) {
+			if (nlost < 64)
+				lost[nlost++] = t->tid;
+			continue;
+		}
 		model__set_owner(s->model, t->tid, &o);
 		if (o.state == OWNER_LIVE && o.owner_pid != t->pid && nfollow < 16)
 			follow[nfollow++] = o.owner_pid;
 	}
-	/* after the walk: scanning adds threads to the model */
+	/* after the walk: these change the model */
+	for (size_t i = 0; i < nlost; i++)
+		model__wait_lost(s->model, now, lost[i]);
 	for (size_t i = 0; i < nfollow; i++)
 		follow_owner(s, follow[i]);
 }
@@ -336,10 +363,23 @@ void session__close(struct session *s)
 	loop__free(s->loop);
 	free(s->boot);
 	hmap__free(s->boot_gone);
+	stacks__free(s->stacks);
 	consumer__free(s->consumer);
 	detector__free(s->detector);
 	model__free(s->model);
 	memset(s, 0, sizeof(*s));
+}
+
+static const struct stack *session_stack(uint32_t pid, uint32_t tid, uint64_t since_ns, void *ctx)
+{
+	struct session *s = ctx;
+
+	return s->stacks ? stacks__get(s->stacks, pid, tid, since_ns) : NULL;
+}
+
+struct names session__names(struct session *s)
+{
+	return (struct names){ .symbol = session__symbol, .stack = session_stack, .ctx = s };
 }
 
 const char *session__symbol(uint32_t pid, uint64_t addr, void *ctx)

@@ -18,6 +18,7 @@
 #include "loop.h"
 #include "model.h"
 #include "opts.h"
+#include "names.h"
 #include "procfs.h"
 
 struct session;
@@ -42,6 +43,7 @@ struct session {
 	struct model *model;
 	struct consumer *consumer;
 	struct detector *detector;
+	struct stacks *stacks;
 	uint64_t start_ns;
 	uint64_t deadline_ns; /* 0: none */
 	uint64_t tick_ns;
@@ -74,5 +76,7 @@ void session__close(struct session *s);
 void session__detect(struct session *s);
 /* Name of a lock at addr in pid, from the process's symbols, or NULL. */
 const char *session__symbol(uint32_t pid, uint64_t addr, void *ctx);
+/* Symbols and stacks for views, backed by this session. */
+struct names session__names(struct session *s);
 
 #endif

@@ -3,6 +3,7 @@
 #include "futex.h"
 #include "lockinfo.h"
 #include "json.h"
+#include "stacks.h"
 #include "view_json.h"
 
 static void begin(struct json_writer *w, const char *type, uint64_t ts)
@@ -113,7 +114,7 @@ void view_json__on_change(const struct model_event *ev, void *ctx)
 		json__kv_bool(w, "preblocked", ev->wait->preblocked);
 		json__kv_uint(w, "blocked_ns", ev->blocked_ns);
 		json__kv_str(w, "result", wait_result_name(ev->result));
-		if (ev->result == WAIT_EXITED || ev->ret >= 0)
+		if (ev->result == WAIT_EXITED || ev->result == WAIT_LOST || ev->ret >= 0)
 			json__kv_null(w, "errno");
 		else
 			json__kv_int(w, "errno", -ev->ret);
@@ -220,10 +221,12 @@ int view_json__summary(struct json_writer *w, uint64_t ts, uint64_t events, uint
 	return end(w);
 }
 
-static void waits_on(struct json_writer *w, const struct stuck_member *mb, symbol_fn sym,
-		     void *sym_ctx)
+static void waits_on(struct json_writer *w, const struct stuck_member *mb,
+		     const struct names *names)
 {
-	const char *name = sym ? sym(mb->pid, mb->owner.lock_addr, sym_ctx) : NULL;
+	const char *name = names && names->symbol ?
+				   names->symbol(mb->pid, mb->owner.lock_addr, names->ctx) :
+				   NULL;
 
 	json__key(w, "waits_on");
 	json__begin_object(w);
@@ -240,8 +243,29 @@ static void waits_on(struct json_writer *w, const struct stuck_member *mb, symbo
 	json__end_object(w);
 }
 
-int view_json__stuck_group(struct json_writer *w, const struct stuck_group *g, symbol_fn sym,
-			   void *sym_ctx)
+static void frames(struct json_writer *w, const char *key, const struct frame *f, size_t n)
+{
+	json__key(w, key);
+	json__begin_array(w);
+	for (size_t i = 0; i < n; i++) {
+		json__begin_object(w);
+		json__kv_hex(w, "addr", f[i].addr);
+		json__kv_str(w, "function", f[i].function[0] ? f[i].function : NULL);
+		json__kv_uint(w, "offset", f[i].offset);
+		json__kv_str(w, "file", f[i].file[0] ? f[i].file : NULL);
+		if (f[i].line)
+			json__kv_int(w, "line", f[i].line);
+		else
+			json__kv_null(w, "line");
+		json__kv_str(w, "module", f[i].module[0] ? f[i].module : NULL);
+		json__kv_bool(w, "inlined", f[i].inlined);
+		json__end_object(w);
+	}
+	json__end_array(w);
+}
+
+int view_json__stuck_group(struct json_writer *w, const struct stuck_group *g,
+			   const struct names *names)
 {
 	uint32_t pids[64];
 	size_t npids = 0;
@@ -274,10 +298,14 @@ int view_json__stuck_group(struct json_writer *w, const struct stuck_group *g, s
 		json__kv_strn(w, "comm", mb->comm, strnlen(mb->comm, TANGLE_COMM_LEN));
 		json__kv_uint(w, "blocked_ns", mb->blocked_ns);
 		json__kv_bool(w, "in_cycle", mb->in_cycle);
-		waits_on(w, mb, sym, sym_ctx);
-		json__key(w, "stack");
-		json__begin_array(w);
-		json__end_array(w);
+		const struct stack *st =
+			names && names->stack && !g->resolved_ns ?
+				names->stack(mb->pid, mb->tid, mb->wait.since_ns, names->ctx) :
+				NULL;
+
+		waits_on(w, mb, names);
+		frames(w, "stack", st ? st->user : NULL, st ? st->nr_user : 0);
+		frames(w, "kernel_stack", st ? st->kernel : NULL, st ? st->nr_kernel : 0);
 		json__end_object(w);
 	}
 	json__end_array(w);

@@ -11,6 +11,7 @@
 #include "filter.h"
 #include "detect.h"
 #include "model.h"
+#include "names.h"
 
 #define JSON_SCHEMA_VERSION 1
 
@@ -34,12 +35,9 @@ int view_json__lost(struct json_writer *w, uint64_t ts, uint64_t count, const ch
 int view_json__error(struct json_writer *w, uint64_t ts, const char *msg, int err);
 /* One futex_stats record per (process, address) with finished waits. */
 int view_json__futex_stats(struct json_writer *w, uint64_t ts, const struct model *m);
-/* Looks up the symbol naming an address in a process; NULL when there is none. */
-typedef const char *(*symbol_fn)(uint32_t pid, uint64_t addr, void *ctx);
-
-/* stuck_group, or stuck_group_resolved when g->resolved_ns is set. */
-int view_json__stuck_group(struct json_writer *w, const struct stuck_group *g, symbol_fn sym,
-			   void *sym_ctx);
+/* stuck_group, or stuck_group_resolved when g->resolved_ns is set; names may be NULL. */
+int view_json__stuck_group(struct json_writer *w, const struct stuck_group *g,
+			   const struct names *names);
 int view_json__summary(struct json_writer *w, uint64_t ts, uint64_t events, uint64_t lost,
 		       uint64_t duration_ns);
 

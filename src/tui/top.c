@@ -24,6 +24,7 @@
 #include "log.h"
 #include "report.h"
 #include "session.h"
+#include "stacks.h"
 #include "tui/curses.h"
 #include "tui/snapshot.h"
 
@@ -469,6 +470,41 @@ static void draw_table(struct top *t, int y0, int height)
 			t->view == VIEW_STUCK ? "No stuck threads." : "Nothing to show.");
 }
 
+/* The wait's stack, innermost first: function, then file:line or module. */
+static void stack_lines(struct top *t, const struct thread_row *r, int row, int end)
+{
+	struct names n = session__names(&t->session);
+	const struct stack *st = n.stack(r->pid, r->tid, r->wait.since_ns, n.ctx);
+	char fn[SNAP_SYM_LEN * 2], where[300];
+
+	if (!st || !st->nr_user) {
+		if (row < end)
+			put_fmt(row, 3, tone(t, TONE_DIM), "stack: not available");
+		return;
+	}
+	for (size_t i = 0; i < st->nr_user && row < end; i++) {
+		const struct frame *f = &st->user[i];
+
+		snap_escape(fn, sizeof(fn), f->function[0] ? f->function : "?",
+			    sizeof(f->function));
+		if (f->file[0]) {
+			const char *base = strrchr(f->file, '/');
+
+			snap_escape(where, sizeof(where), base ? base + 1 : f->file,
+				    sizeof(f->file));
+			put_fmt(row++, 3, tone(t, TONE_NORMAL), "%-40s %s:%d%s", fn, where, f->line,
+				f->inlined ? " (inlined)" : "");
+		} else {
+			const char *base = strrchr(f->module, '/');
+
+			snap_escape(where, sizeof(where), base ? base + 1 : f->module,
+				    sizeof(f->module));
+			put_fmt(row++, 3, tone(t, TONE_DIM), "%-40s %s+0x%llx", fn, where,
+				(unsigned long long)f->offset);
+		}
+	}
+}
+
 static void detail_thread(struct top *t, const struct thread_row *r, int y, int h)
 {
 	char dur[32], line[512];
@@ -509,8 +545,7 @@ static void detail_thread(struct top *t, const struct thread_row *r, int y, int 
 	if (r->group_id)
 		put_fmt(row++, 3, tone(t, TONE_STUCK),
 			"member of stuck group G%" PRIu64 " (see view 4)", r->group_id);
-	if (row < y + h)
-		put_fmt(row++, 3, tone(t, TONE_DIM), "stack: not captured yet");
+	stack_lines(t, r, row, y + h);
 }
 
 static void draw_detail(struct top *t, int y, int h)
@@ -646,7 +681,7 @@ static void draw(struct top *t)
 	draw_tabs(t);
 	table_h = LINES - 4;
 	if (t->detail && table_h > 8) {
-		int detail_h = table_h / 2 < 9 ? table_h / 2 : 9;
+		int detail_h = table_h / 2 < 18 ? table_h / 2 : 18;
 
 		draw_table(t, 3, table_h - detail_h);
 		draw_detail(t, 3 + table_h - detail_h, detail_h);

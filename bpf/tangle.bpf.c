@@ -84,6 +84,20 @@ struct {
 	__type(value, struct tangle_task_regs);
 } task_regs_buf SEC(".maps");
 
+/*
+ * Wake the collector only once a batch has built up: at high event rates a
+ * wakeup per record costs more than the record. The collector also drains
+ * the ring on its 100 ms tick, so a quiet trickle is never held longer.
+ */
+const volatile __u64 wakeup_bytes = 256 << 10;
+
+static __always_inline void submit(void *e)
+{
+	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+
+	bpf_ringbuf_submit(e, pending >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
 static __always_inline void count_drop(__u32 reason)
 {
 	__u64 *n = bpf_map_lookup_elem(&drops, &reason);
@@ -286,7 +300,7 @@ int BPF_PROG(tg_sched_process_fork, struct task_struct *parent, struct task_stru
 	e->parent_pid = ppid;
 	e->parent_tid = BPF_CORE_READ(parent, pid);
 	e->flags = thread ? TANGLE_TASK_F_THREAD : 0;
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -301,7 +315,7 @@ int BPF_PROG(tg_sched_process_exec, struct task_struct *p, pid_t old_pid)
 	if (!e)
 		return 0;
 	e->parent_tid = old_pid; /* a non-leader thread that execs takes the leader's tid */
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -324,7 +338,7 @@ int BPF_PROG(tg_sched_process_exit, struct task_struct *p)
 	e->exit_code = BPF_CORE_READ(p, exit_code);
 	if (BPF_CORE_READ(p, signal, live.counter) == 0)
 		e->flags |= TANGLE_TASK_F_GROUP_DEAD;
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -349,7 +363,7 @@ int BPF_PROG(tg_task_rename, struct task_struct *task, const char *comm)
 	/* the tracepoint fires before task->comm is overwritten */
 	__builtin_memcpy(e->old_comm, e->comm, sizeof(e->comm));
 	__builtin_memcpy(e->comm, newcomm, sizeof(newcomm));
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -385,7 +399,7 @@ static __always_inline void begin_wait(__u32 pid, __u32 tid, __u64 uaddr, __u64 
 	e->sys = sys;
 	e->nr_futexes = nr;
 	bpf_get_current_comm(&e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 }
 
 SEC("tracepoint/syscalls/sys_enter_futex")
@@ -455,7 +469,7 @@ static __always_inline void end_wait(long ret)
 		e->flags = wi->flags;
 		e->sys = wi->sys;
 		e->__pad = 0;
-		bpf_ringbuf_submit(e, 0);
+		submit(e);
 	} else {
 		count_drop(TANGLE_DROP_RINGBUF);
 	}

@@ -13,9 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 #include "cmd.h"
+#include "folded.h"
 #include "json.h"
 #include "log.h"
 #include "session.h"
+#include "stacks.h"
 #include "view_json.h"
 
 struct stream {
@@ -23,6 +25,7 @@ struct stream {
 	struct opts opts;
 	struct json_writer *w;
 	struct names names;
+	struct folded *folded; /* --folded: wait time per stack, written at the end */
 	FILE *out;
 };
 
@@ -54,6 +57,8 @@ static void on_group(const struct stuck_group *g, void *ctx)
 {
 	struct stream *st = ctx;
 
+	if (st->folded)
+		return;
 	view_json__stuck_group(st->w, g, &st->names);
 }
 
@@ -61,7 +66,11 @@ static void on_lost(struct session *s, uint64_t ts, int reason, uint64_t count, 
 {
 	struct stream *st = s->hooks.ctx;
 
-	view_json__lost(st->w, ts, count, drop_reason_name(reason), total);
+	if (st->folded)
+		log_warn("the kernel dropped %llu events (%s): the profile misses them",
+			 (unsigned long long)count, drop_reason_name(reason));
+	else
+		view_json__lost(st->w, ts, count, drop_reason_name(reason), total);
 }
 
 static bool on_tick(struct session *s)
@@ -78,8 +87,19 @@ static bool on_tick(struct session *s)
 static void on_change(const struct model_event *ev, void *ctx)
 {
 	struct stream *st = ctx;
+	const struct stack *stack = NULL;
 
-	view_json__on_change(ev, st->w);
+	if (st->opts.stacks && ev->kind == MC_WAIT_END)
+		stack = session__known_stack(&st->session, ev->thread->tid, ev->wait->since_ns);
+	if (!st->folded) {
+		view_json__change(st->w, ev, st->opts.stacks, stack);
+		return;
+	}
+	if (ev->kind == MC_WAIT_END)
+		folded__add(st->folded, ev->thread->comm, stack ? stack->user : NULL,
+			    stack ? stack->nr_user : 0,
+			    ev->blocked_ns < 100000000 ? "[waits_under_100ms]" : "[stack_unknown]",
+			    ev->blocked_ns);
 }
 
 static int run(struct stream *st)
@@ -100,9 +120,28 @@ static int run(struct stream *st)
 	if (err)
 		return err;
 	st->names = session__names(s);
-	write_meta(st->w, s->start_ns, &st->opts.filter);
+	if (!st->folded)
+		write_meta(st->w, s->start_ns, &st->opts.filter);
 	err = session__run(s);
 	session__drain(s);
+	if (st->folded) {
+		/* waits still going on count up to now, under the stacks they have */
+		const struct thread *t;
+		size_t it = 0;
+
+		now = now_ns();
+		while ((t = model__next_thread(s->model, &it))) {
+			const struct stack *stack;
+
+			if (t->wait.kind == WAIT_NONE)
+				continue;
+			stack = session__known_stack(s, t->tid, t->wait.since_ns);
+			folded__add(st->folded, t->comm, stack ? stack->user : NULL,
+				    stack ? stack->nr_user : 0, "[stack_unknown]",
+				    now - t->wait.since_ns);
+		}
+		return folded__write(st->folded, st->out) ?: err;
+	}
 	cs = consumer__stats(s->consumer);
 	for (int r = 0; r < TANGLE_DROP_MAX; r++)
 		lost += cs->drops[r];
@@ -137,10 +176,19 @@ int cmd_stream(int argc, char **argv)
 		log_error(errno, "json writer");
 		return 1;
 	}
-	log__set_json(st.w);
+	if (st.opts.folded) {
+		st.folded = folded__new();
+		if (!st.folded) {
+			log_error(errno, "folded stacks");
+			return 1;
+		}
+	} else {
+		log__set_json(st.w);
+	}
 	err = run(&st);
 	log__set_json(NULL);
 	session__close(&st.session);
+	folded__free(st.folded);
 	json__free(st.w);
 	if (out != stdout && fclose(out)) {
 		log_error(errno, "writing %s", st.opts.output);

@@ -28,6 +28,8 @@ static const char usage_text[] =
 	"  -o, --output FILE        write records to FILE instead of stdout\n"
 	"  -f, --follow             also watch processes that watched PIDs fork\n"
 	"      --json               NDJSON output (the default for stream)\n"
+	"      --stacks             stream: the stack of every wait over 100 ms in its wait_end\n"
+	"      --folded             stream: at the end, folded stacks of wait time (flame graphs)\n"
 	"      --stuck-after SECONDS  report stuck groups once their waits are this old\n"
 	"                           (default 0.1; run: 1)\n"
 	"      --ringbuf-mb MB      BPF ring buffer size, a power of two (default 16)\n"
@@ -44,6 +46,7 @@ static const char usage_text[] =
 	"  sudo tangle stream -p 1234 -d 10          # one process, ten seconds\n"
 	"  sudo tangle stream -c postgres -o w.ndjson # threads named postgres, to a file\n"
 	"  sudo tangle stream -p 1234 | jq 'select(.type==\"wait_end\" and .blocked_ns > 1e9)'\n"
+	"  sudo tangle stream --folded -p 1234 -d 30 | flamegraph.pl > waits.svg\n"
 	"  sudo tangle check -p 1234                 # is any thread of 1234 stuck? (exit 2 if so)\n"
 	"  sudo tangle check --json -d 5             # the whole host, NDJSON stuck_group records\n"
 	"  sudo tangle run -- make check             # report if the test suite deadlocks\n";
@@ -53,7 +56,7 @@ void opts__usage(FILE *out)
 	fputs(usage_text, out);
 }
 
-enum { OPT_JSON = 256, OPT_RINGBUF, OPT_MAX_THREADS, OPT_STUCK_AFTER };
+enum { OPT_JSON = 256, OPT_RINGBUF, OPT_MAX_THREADS, OPT_STUCK_AFTER, OPT_STACKS, OPT_FOLDED };
 
 static const struct option long_opts[] = {
 	{ "pid", required_argument, NULL, 'p' },
@@ -67,6 +70,8 @@ static const struct option long_opts[] = {
 	{ "ringbuf-mb", required_argument, NULL, OPT_RINGBUF },
 	{ "max-threads", required_argument, NULL, OPT_MAX_THREADS },
 	{ "stuck-after", required_argument, NULL, OPT_STUCK_AFTER },
+	{ "stacks", no_argument, NULL, OPT_STACKS },
+	{ "folded", no_argument, NULL, OPT_FOLDED },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -176,6 +181,12 @@ int opts__parse(const char *cmd, int argc, char **argv, struct opts *o)
 			if (errno || *end || v < 64 || v > (1u << 22))
 				return bad(cmd, "thread limit (64..4194304)", optarg);
 			o->max_threads = (unsigned int)v;
+			break;
+		case OPT_STACKS:
+			o->stacks = true;
+			break;
+		case OPT_FOLDED:
+			o->folded = o->stacks = true;
 			break;
 		case OPT_STUCK_AFTER:
 			if (parse_seconds(cmd, "--stuck-after", optarg, &o->stuck_after_s))

@@ -20,6 +20,8 @@ struct opts {
 	unsigned int max_threads;
 	double stuck_after_s; /* report groups whose waits are at least this old */
 	char **command; /* run: the command and its arguments (after --) */
+	bool stacks; /* stream: stacks of waits that last, in wait_end records */
+	bool folded; /* stream: folded stacks of wait time instead of NDJSON */
 };
 
 /*

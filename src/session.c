@@ -21,6 +21,8 @@ static void on_change(const struct model_event *ev, void *ctx)
 
 	if (s->booting && ev->kind == MC_THREAD_EXIT && s->boot_gone)
 		hmap__set(s->boot_gone, ev->thread->tid, (void *)1);
+	if (s->hooks.on_change)
+		s->hooks.on_change(ev, s->hooks.ctx);
 	/* a stack is good for one wait only; a new image has new symbols */
 	if (s->stacks) {
 		if (ev->kind == MC_WAIT_END || ev->kind == MC_THREAD_EXIT)
@@ -29,8 +31,6 @@ static void on_change(const struct model_event *ev, void *ctx)
 			stacks__forget_process(s->stacks,
 					       ev->thread ? ev->thread->pid : ev->process->pid);
 	}
-	if (s->hooks.on_change)
-		s->hooks.on_change(ev, s->hooks.ctx);
 }
 
 static void on_group(const struct stuck_group *g, void *ctx)
@@ -248,10 +248,27 @@ static void resolve_owners(struct session *s, uint64_t now)
 		follow_owner(s, follow[i]);
 }
 
+/* --stacks: take the stack of every wait that has lasted, a bounded number per tick. */
+static void take_stacks(struct session *s, uint64_t now)
+{
+	struct thread *t;
+	size_t it = 0, budget = 32;
+
+	while (budget && (t = model__next_thread(s->model, &it))) {
+		if (t->wait.kind == WAIT_NONE || now < t->wait.since_ns + DETECT_MIN_WAIT_NS ||
+		    stacks__peek(s->stacks, t->tid, t->wait.since_ns))
+			continue;
+		stacks__get(s->stacks, t->pid, t->tid, t->wait.since_ns);
+		budget--;
+	}
+}
+
 void session__detect(struct session *s)
 {
 	uint64_t now = now_ns();
 
+	if (s->opts->stacks && s->stacks)
+		take_stacks(s, now);
 	resolve_owners(s, now);
 	if (detector__run(s->detector, s->model, now))
 		log_error(ENOMEM, "stuck-group detection");
@@ -375,6 +392,11 @@ static const struct stack *session_stack(uint32_t pid, uint32_t tid, uint64_t si
 	struct session *s = ctx;
 
 	return s->stacks ? stacks__get(s->stacks, pid, tid, since_ns) : NULL;
+}
+
+const struct stack *session__known_stack(struct session *s, uint32_t tid, uint64_t since_ns)
+{
+	return s->stacks ? stacks__peek(s->stacks, tid, since_ns) : NULL;
 }
 
 struct names session__names(struct session *s)

@@ -118,6 +118,13 @@ const struct stack *stacks__get(struct stacks *s, uint32_t pid, uint32_t tid, ui
 	return st;
 }
 
+const struct stack *stacks__peek(struct stacks *s, uint32_t tid, uint64_t since_ns)
+{
+	struct stack *st = hmap__get(s->by_tid, tid);
+
+	return st && st->wait_since_ns == since_ns ? st : NULL;
+}
+
 void stacks__forget(struct stacks *s, uint32_t tid)
 {
 	free(hmap__del(s->by_tid, tid));

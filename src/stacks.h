@@ -32,6 +32,8 @@ void stacks__free(struct stacks *s);
  * now if not known yet. NULL if it cannot be had (the thread is gone).
  */
 const struct stack *stacks__get(struct stacks *s, uint32_t pid, uint32_t tid, uint64_t since_ns);
+/* The stack already taken for that wait, or NULL: never takes one. */
+const struct stack *stacks__peek(struct stacks *s, uint32_t tid, uint64_t since_ns);
 /* The thread's wait ended or it exited: its stack is stale. */
 void stacks__forget(struct stacks *s, uint32_t tid);
 /* The process exec'd or exited: its binaries may have changed. */

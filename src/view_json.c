@@ -70,15 +70,21 @@ static void on_thread_new(struct json_writer *w, const struct model_event *ev)
 }
 
 static int process_futex_stats(struct json_writer *w, uint64_t ts, const struct process *p);
+static void frames(struct json_writer *w, const char *key, const struct frame *f, size_t n);
 
 void view_json__on_change(const struct model_event *ev, void *ctx)
+{
+	view_json__change(ctx, ev, false, NULL);
+}
+
+void view_json__change(struct json_writer *w, const struct model_event *ev, bool with_stacks,
+		       const struct stack *st)
 {
 	static const char *const types[] = {
 		[MC_THREAD_NEW] = "thread_new",	      [MC_THREAD_EXEC] = "thread_exec",
 		[MC_THREAD_RENAME] = "thread_rename", [MC_THREAD_EXIT] = "thread_exit",
 		[MC_WAIT_BEGIN] = "wait_begin",	      [MC_WAIT_END] = "wait_end",
 	};
-	struct json_writer *w = ctx;
 
 	if (ev->kind == MC_PROCESS_EXIT) {
 		/* its statistics would be lost with it: write them now */
@@ -118,6 +124,8 @@ void view_json__on_change(const struct model_event *ev, void *ctx)
 			json__kv_null(w, "errno");
 		else
 			json__kv_int(w, "errno", -ev->ret);
+		if (with_stacks)
+			frames(w, "stack", st ? st->user : NULL, st ? st->nr_user : 0);
 		break;
 	case MC_PROCESS_EXIT:
 		break;

@@ -28,6 +28,12 @@ struct stream_meta {
 
 /* A model listener; ctx is the struct json_writer. Write errors are kept by the writer's FILE. */
 void view_json__on_change(const struct model_event *ev, void *ctx);
+/*
+ * The same, for --stacks: wait_end records carry "stack" (the wait's stack if
+ * one was taken while it lasted, else an empty array).
+ */
+void view_json__change(struct json_writer *w, const struct model_event *ev, bool with_stacks,
+		       const struct stack *st);
 
 int view_json__meta(struct json_writer *w, const struct stream_meta *meta);
 int view_json__lost(struct json_writer *w, uint64_t ts, uint64_t count, const char *reason,

@@ -37,7 +37,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 
 # Sources of the plain-C layers (no libbpf, no curses): unit tests link these.
 CORE_SRCS := src/json.c src/hmap.c src/model.c src/decode.c src/procfs.c src/log.c \
-	src/view_json.c src/futex.c src/lockinfo.c src/detect.c src/report.c src/owner.c \
+	src/view_json.c src/futex.c src/escape.c src/lockinfo.c src/detect.c src/report.c src/owner.c \
 	src/symbols.c
 CORE_SRCS += src/tui/snapshot.c src/tui/table.c src/unwind.c src/ksyms.c src/folded.c
 # Only src/tui/top.c includes curses.
@@ -92,7 +92,7 @@ $(OUTPUT)/unit/%: $(OUTPUT)/unit/%.o $(CORE_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(SANFLAGS) $^ -ldw -lelf -lstdc++ -o $@
 
-$(OUTPUT)/fixtures/%: tests/fixtures/%.c tests/fixtures/fixture.h | $(OUTPUT)/fixtures
+$(OUTPUT)/fixtures/%: tests/fixtures/%.c tests/fixtures/fixture.h tests/fixtures/stuck_fixture.h | $(OUTPUT)/fixtures
 	$(call msg,CC,$@)
 	$(Q)$(CC) -std=gnu11 -Wall -Wextra -Werror -O1 -g -pthread $< -o $@
 

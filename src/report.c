@@ -2,30 +2,9 @@
 #include <inttypes.h>
 #include <string.h>
 #include "lockinfo.h"
+#include "escape.h"
 #include "report.h"
 #include "stacks.h"
-
-void term_escape(char *dst, size_t dstlen, const char *src, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-
-	if (!dstlen)
-		return;
-	for (size_t i = 0; i < n && src[i] && o + 5 < dstlen; i++) {
-		unsigned char c = (unsigned char)src[i];
-
-		if (c >= 0x20 && c < 0x7f && c != '\\') {
-			dst[o++] = (char)c;
-		} else {
-			dst[o++] = '\\';
-			dst[o++] = 'x';
-			dst[o++] = hex[c >> 4];
-			dst[o++] = hex[c & 15];
-		}
-	}
-	dst[o] = '\0';
-}
 
 void format_duration(char *dst, size_t dstlen, uint64_t ns)
 {

@@ -9,12 +9,11 @@
 
 #include <stdio.h>
 #include "detect.h"
+#include "escape.h"
 #include "view_json.h"
 
 /* names may be NULL: no symbols, no stacks. */
 void report__group(FILE *out, const struct stuck_group *g, const struct names *names);
-/* Copy src (at most n bytes) into dst with every non-printable byte as \xNN. */
-void term_escape(char *dst, size_t dstlen, const char *src, size_t n);
 /* "1.25 s", "350 ms", "2 min 5 s" */
 void format_duration(char *dst, size_t dstlen, uint64_t ns);
 

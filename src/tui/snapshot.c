@@ -10,68 +10,6 @@
 #include "lockinfo.h"
 #include "tui/snapshot.h"
 
-/* ---- strings ---- */
-
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid or a control. */
-static size_t utf8_printable(const unsigned char *s, size_t n)
-{
-	uint32_t cp;
-	size_t len;
-
-	if (s[0] >= 0x20 && s[0] < 0x7f)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 ||
-	    cp == 0x2029)
-		return 0;
-	/* bidirectional controls reorder what follows them on screen */
-	if (cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
-	    (cp >= 0x2066 && cp <= 0x2069))
-		return 0;
-	return len;
-}
-
-void snap_escape(char *dst, size_t dstlen, const char *src, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *s = (const unsigned char *)src;
-	size_t o = 0, i = 0;
-
-	if (!dstlen)
-		return;
-	while (i < n && s[i] && o + 5 < dstlen) {
-		size_t len = utf8_printable(s + i, strnlen(src + i, n - i));
-
-		if (len && s[i] != '\\') {
-			memcpy(dst + o, s + i, len);
-			o += len;
-			i += len;
-			continue;
-		}
-		dst[o++] = '\\';
-		dst[o++] = 'x';
-		dst[o++] = hex[s[i] >> 4];
-		dst[o++] = hex[s[i] & 15];
-		i++;
-	}
-	dst[o] = '\0';
-}
-
 void snap_duration(char *buf, size_t len, uint64_t ns)
 {
 	uint64_t s = ns / 1000000000ull;
@@ -127,7 +65,7 @@ static void fill_thread(struct thread_row *r, const struct thread *t, uint64_t n
 	memset(r, 0, sizeof(*r));
 	r->pid = t->pid;
 	r->tid = t->tid;
-	snap_escape(r->comm, sizeof(r->comm), t->comm, TANGLE_COMM_LEN);
+	term_escape(r->comm, sizeof(r->comm), t->comm, TANGLE_COMM_LEN);
 	r->state = t->state;
 	r->group_id = (uintptr_t)hmap__get(groups, t->tid);
 	if (t->wait.kind == WAIT_NONE)
@@ -148,7 +86,7 @@ static void fill_thread(struct thread_row *r, const struct thread *t, uint64_t n
 	}
 	name = sym ? sym(t->pid, r->addr, ctx) : NULL;
 	if (name)
-		snap_escape(r->symbol, sizeof(r->symbol), name, strlen(name));
+		term_escape(r->symbol, sizeof(r->symbol), name, strlen(name));
 }
 
 static void fill_procs(struct snapshot *s, const struct model *m)
@@ -161,7 +99,7 @@ static void fill_procs(struct snapshot *s, const struct model *m)
 
 		memset(r, 0, sizeof(*r));
 		r->pid = p->pid;
-		snap_escape(r->comm, sizeof(r->comm), p->comm, TANGLE_COMM_LEN);
+		term_escape(r->comm, sizeof(r->comm), p->comm, TANGLE_COMM_LEN);
 	}
 	s->nr_procs = n;
 }
@@ -270,7 +208,7 @@ static void fill_locks(struct snapshot *s, const struct model *m, const struct s
 			}
 			name = sym ? sym(p->pid, lock_addr, ctx) : NULL;
 			if (name)
-				snap_escape(r->symbol, sizeof(r->symbol), name, strlen(name));
+				term_escape(r->symbol, sizeof(r->symbol), name, strlen(name));
 			n++;
 		}
 	}
@@ -309,7 +247,7 @@ static void fill_group(struct group_row *r, const struct stuck_group *g, uint64_
 		const struct stuck_member *mb = &g->members[i];
 		const char *name;
 
-		snap_escape(comm, sizeof(comm), mb->comm, TANGLE_COMM_LEN);
+		term_escape(comm, sizeof(comm), mb->comm, TANGLE_COMM_LEN);
 		chain_append(r->members, sizeof(r->members), "%s%u", i ? "," : "", mb->tid);
 		if (!mb->in_cycle)
 			continue;
@@ -319,7 +257,7 @@ static void fill_group(struct group_row *r, const struct stuck_group *g, uint64_
 		if (name) {
 			char esc[SNAP_SYM_LEN];
 
-			snap_escape(esc, sizeof(esc), name, strlen(name));
+			term_escape(esc, sizeof(esc), name, strlen(name));
 			chain_append(r->chain, sizeof(r->chain), "(%s)", esc);
 		}
 		chain_append(r->chain, sizeof(r->chain), "--> ");
@@ -328,7 +266,7 @@ static void fill_group(struct group_row *r, const struct stuck_group *g, uint64_
 				     mb->owner.owner_tid);
 	}
 	if (g->kind == GROUP_DEADLOCK && g->nr_members) {
-		snap_escape(comm, sizeof(comm), g->members[0].comm, TANGLE_COMM_LEN);
+		term_escape(comm, sizeof(comm), g->members[0].comm, TANGLE_COMM_LEN);
 		chain_append(r->chain, sizeof(r->chain), "%u (%s)", g->members[0].tid, comm);
 	}
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "detect.h"
+#include "escape.h"
 #include "model.h"
 
 #define SNAP_NAME_LEN 64 /* escaped comm */
@@ -120,8 +121,6 @@ bool view__row_matches(const struct snapshot *s, enum view_id v, size_t row, con
 /* The pid a row belongs to (0 for a stuck-group row spanning several). */
 uint32_t view__row_pid(const struct snapshot *s, enum view_id v, size_t row);
 
-/* Make an untrusted name printable: valid UTF-8 printable characters pass, the rest are \xNN. */
-void snap_escape(char *dst, size_t dstlen, const char *src, size_t n);
 void snap_duration(char *buf, size_t len, uint64_t ns);
 
 #endif

@@ -485,19 +485,19 @@ static void stack_lines(struct top *t, const struct thread_row *r, int row, int 
 	for (size_t i = 0; i < st->nr_user && row < end; i++) {
 		const struct frame *f = &st->user[i];
 
-		snap_escape(fn, sizeof(fn), f->function[0] ? f->function : "?",
+		term_escape(fn, sizeof(fn), f->function[0] ? f->function : "?",
 			    sizeof(f->function));
 		if (f->file[0]) {
 			const char *base = strrchr(f->file, '/');
 
-			snap_escape(where, sizeof(where), base ? base + 1 : f->file,
+			term_escape(where, sizeof(where), base ? base + 1 : f->file,
 				    sizeof(f->file));
 			put_fmt(row++, 3, tone(t, TONE_NORMAL), "%-40s %s:%d%s", fn, where, f->line,
 				f->inlined ? " (inlined)" : "");
 		} else {
 			const char *base = strrchr(f->module, '/');
 
-			snap_escape(where, sizeof(where), base ? base + 1 : f->module,
+			term_escape(where, sizeof(where), base ? base + 1 : f->module,
 				    sizeof(f->module));
 			put_fmt(row++, 3, tone(t, TONE_DIM), "%-40s %s+0x%llx", fn, where,
 				(unsigned long long)f->offset);

@@ -3,7 +3,7 @@
  * The dashboard's data, without curses: snapshots of a synthetic model with a
  * confirmed AB-BA deadlock and bystanders, the per-view tables (cells, sort
  * orders, matching), and the two string helpers every drawn name and time
- * goes through (snap_escape, snap_duration).
+ * goes through (term_escape, snap_duration).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -774,14 +774,14 @@ cleanup:
 	world_free(&w);
 }
 
-/* ---- snap_escape ---- */
+/* ---- term_escape ---- */
 
 static void check_escape(const char *in, size_t n, const char *want, const char *what)
 {
 	char out[256];
 
 	memset(out, 'Z', sizeof(out));
-	snap_escape(out, sizeof(out), in, n);
+	term_escape(out, sizeof(out), in, n);
 	ASSERT_STREQ(out, want, what);
 }
 
@@ -852,7 +852,7 @@ static bool terminal_safe(const char *s)
 		if (*p < 0x20 || *p == 0x7f)
 			return false;
 	/* escaping safe text changes nothing but backslashes */
-	snap_escape(again, sizeof(again), s, strlen(s));
+	term_escape(again, sizeof(again), s, strlen(s));
 	for (const char *a = s, *b = again; *a || *b;) {
 		if (*a == '\\' && !strncmp(b, "\\x5c", 4)) {
 			a++, b += 4;
@@ -881,7 +881,7 @@ TEST(escape_fuzz)
 			in[i] = (char)alphabet[(seed >> 16) % sizeof(alphabet)];
 		}
 		in[n] = '\0';
-		snap_escape(out, sizeof(out), in, n);
+		term_escape(out, sizeof(out), in, n);
 		if (!terminal_safe(out) || unescape(out, back) != n || memcmp(back, in, n)) {
 			bad++;
 			ASSERT_TRUE(false, "escaped text is safe and decodes back to the input");
@@ -900,12 +900,12 @@ TEST(escape_bounded)
 	char full[256], buf[64 + 16];
 
 	for (size_t k = 0; k < sizeof(inputs) / sizeof(inputs[0]); k++) {
-		snap_escape(full, sizeof(full), inputs[k], strlen(inputs[k]));
+		term_escape(full, sizeof(full), inputs[k], strlen(inputs[k]));
 		for (size_t len = 1; len <= 64; len++) {
 			size_t got;
 
 			memset(buf, 'Z', sizeof(buf));
-			snap_escape(buf, len, inputs[k], strlen(inputs[k]));
+			term_escape(buf, len, inputs[k], strlen(inputs[k]));
 			got = strnlen(buf, sizeof(buf));
 			if (!ASSERT_TRUE(got < len, "output and NUL fit the buffer"))
 				break;
@@ -924,7 +924,7 @@ TEST(escape_zero_length_buffer)
 	char buf[4] = { 'Z', 'Z', 'Z', 'Z' };
 
 	/* dstlen 0: there is no room even for the NUL */
-	snap_escape(buf + 1, 0, "abc", 3);
+	term_escape(buf + 1, 0, "abc", 3);
 	ASSERT_TRUE(buf[1] == 'Z', "nothing written into a zero-length buffer");
 }
 

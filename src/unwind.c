@@ -2,17 +2,24 @@
 /*
  * Unwinding a blocked thread from its syscall-entry registers, read-only.
  *
- * One libdwfl session (struct proc) per process: its modules are reported
- * from /proc/PID/maps by hand, so that every file is opened by our own
- * find_elf (through /proc/PID/root, or /proc/PID/map_files for a deleted or
- * replaced file, the vDSO from process memory) and nothing in libdwfl ever
- * ptrace-attaches. The unwind runs on libdwfl's CFI engine with our thread
- * callbacks: one thread, the registers we were given, memory through
- * process_vm_readv and a per-unwind page cache. A stack whose CFI unwind dies
- * at the first frame is walked along the rbp chain instead.
+ * Unwinding: one libdwfl session (struct proc) per process, its modules
+ * reported from /proc/PID/maps by hand, so that every file is opened by our
+ * own find_elf (through /proc/PID/root, or /proc/PID/map_files for a deleted
+ * or replaced file; the vDSO from process memory) and nothing in libdwfl
+ * ever ptrace-attaches. libdwfl's CFI engine runs with our thread callbacks:
+ * one thread, the registers we were given, memory through process_vm_readv
+ * and a per-call page cache. A stack whose CFI unwind gives nothing past the
+ * first frame is walked along the rbp chain instead.
  *
- * Hostile input (binaries, DWARF, stacks) only ever costs frames or names:
- * every copy is bounded, every loop has a cap.
+ * Naming: through one session per mapped file (struct filesym), shared by
+ * all processes, since a file's debug info is big (libc's decompresses to
+ * tens of MB); a sorted symbol table and a pruned DIE walk stand in for
+ * libdwfl's linear symbol search and for dwarf_getscopes() plus
+ * dwarf_getscopes_die(). Each address is described once per file: results
+ * are cached by (file, address - load address).
+ *
+ * Hostile input (binaries, DWARF, stacks, names) only ever costs frames or
+ * names: every copy is bounded and sanitized, every loop and table has a cap.
  */
 #include <dwarf.h>
 #include <elfutils/libdwfl.h>
@@ -35,14 +42,24 @@
 #define MAX_IMAGES 8 /* in-memory ELF images (vDSO) per process */
 #define MAX_PHYS 256 /* physical frames of one unwind */
 #define MAX_INLINE 32 /* inlined levels at one pc */
+#define MAX_SCOPES 128 /* nested DIEs around one pc */
+#define SCOPE_BUDGET (1u << 20) /* DIEs looked at in one call, for all its addresses */
 #define MAX_MANGLED 4096 /* longer names are not demangled */
 #define MAX_FILES 32 /* files with a symbolization session */
+#define SYMS_BUDGET (1u << 20) /* sorted symbols of all files; past it libdwfl searches */
 #define CACHE_SLOTS 2048 /* symbolized addresses */
 #define CACHE_MAX_BLOCK 4096 /* bytes of one cached expansion at most */
 #define PAGE 4096u
 #define NR_PAGES 16 /* page cache of one unwind */
 /* Re-read maps for an unknown address at most this often per process. */
 #define REFRESH_NS (100ull * 1000 * 1000)
+
+/* The registers and the ELF header below are x86-64's. */
+#ifdef __x86_64__
+#define UNWIND_ARCH_OK 1
+#else
+#define UNWIND_ARCH_OK 0
+#endif
 
 /* x86-64 DWARF register numbers. */
 enum { DW_RBX = 3, DW_RBP = 6, DW_RSP = 7, DW_R12 = 12, DW_RIP = 16 };
@@ -55,6 +72,7 @@ struct map {
 	unsigned int dev_major, dev_minor;
 	bool exec;
 	char *path; /* NULL for anonymous memory */
+	uint64_t key; /* of the offset-0 mapping of a module's file: see file_key() */
 };
 
 struct proc {
@@ -72,7 +90,7 @@ struct proc {
 	bool attached;
 	void *images[MAX_IMAGES];
 	size_t nr_images;
-	uint32_t tid; /* the thread being unwound, and its registers */
+	uint32_t tid; /* the thread being unwound (0 when symbolizing), and its registers */
 	const struct user_regs *regs;
 };
 
@@ -81,12 +99,25 @@ struct proc {
  * its debug info (tens of MB for libc, decompressed) is loaded once, not once
  * per process. The module sits at its link-time addresses.
  */
+struct fsym {
+	uint64_t addr, size;
+	uint64_t sec_end; /* a sizeless symbol (asm label) covers up to its section's end... */
+	uint64_t max_end; /* ...and not below the end of any sized symbol sorted before it */
+	const char *name; /* in libdwfl's string table of the file */
+	int bind; /* higher is better */
+	int index; /* in the symbol table: of equals, libdwfl takes the first */
+};
+
 struct filesym {
-	uint64_t dev, ino; /* identity, from /proc/PID/maps */
+	struct unwinder *u;
+	uint64_t key; /* the file's identity, file_key() */
 	uint64_t start; /* the module's first address */
 	uint64_t last_used;
 	Dwfl *dwfl; /* NULL: the file could not be opened (remembered, not retried) */
 	Dwfl_Module *mod;
+	struct fsym *syms; /* sorted by address: libdwfl searches its symbols linearly */
+	size_t nr_syms;
+	bool syms_loaded;
 	Dwfl_Callbacks cb;
 	char *debuginfo_path;
 	char root[PATH_MAX + 32]; /* of the process that opened it first */
@@ -104,9 +135,16 @@ struct cframe {
 };
 
 struct symentry {
-	uint64_t dev, ino, rel; /* rel: lookup address minus the module's load address */
+	uint64_t key, rel; /* file_key(); lookup address minus the module's load address */
 	size_t n; /* 0: empty slot */
 	struct cframe *frames;
+};
+
+struct scope_walk {
+	Dwarf_Addr pc;
+	Dwarf_Die chain[MAX_SCOPES]; /* from the CU down to the innermost scope holding pc */
+	int n;
+	unsigned int budget; /* DIEs left to look at in this call; 0: names may be missing */
 };
 
 struct page {
@@ -121,6 +159,8 @@ struct unwinder {
 	struct filesym *files[MAX_FILES];
 	struct symentry cache[CACHE_SLOTS]; /* direct-mapped */
 	struct frame scratch[MAX_INLINE + 1];
+	struct scope_walk walk;
+	size_t nr_syms; /* in all files' sorted tables */
 	uint64_t tick;
 	Elf *arch; /* an ELF header that only says x86-64, for dwfl_attach_state */
 	Elf64_Ehdr ehdr;
@@ -137,6 +177,24 @@ struct pcinfo {
 	bool activation; /* pc is not a return address: look it up as is */
 };
 
+/*
+ * Whose memory to read: the thread being unwound shares its process's, and
+ * stays readable when the main thread has exited (leaving a zombie leader
+ * without memory).
+ */
+static pid_t mem_task(const struct proc *p)
+{
+	return (pid_t)(p->tid ? p->tid : p->pid);
+}
+
+/* Hash combining, for file identities and the cache. */
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	h ^= h >> 31;
+	return h * 0xbf58476d1ce4e5b9ull;
+}
+
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -145,18 +203,54 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Bounded copy that never leaves half a UTF-8 sequence at the cut. */
+/* Length of the valid UTF-8 sequence at s, or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	size_t n;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	/* No overlong forms, surrogates or code points past U+10FFFF. */
+	if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) ||
+	    (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/*
+ * Bounded copy of a name that came from the target or its files: control
+ * bytes and invalid UTF-8 become '?', and the cut never splits a character.
+ */
 static void copy_str(char *dst, size_t len, const char *src)
 {
-	size_t n = strlen(src);
+	const unsigned char *s = (const unsigned char *)src;
+	size_t o = 0;
 
-	if (n >= len) {
-		n = len - 1;
-		while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
-			n--;
+	while (*s && o + 1 < len) {
+		size_t n = *s < 0x80 ? 1 : utf8_len(s);
+
+		if (n <= 1) {
+			dst[o++] = n && *s >= 0x20 && *s != 0x7f ? (char)*s : '?';
+			s++;
+			continue;
+		}
+		if (o + n >= len)
+			break;
+		memcpy(dst + o, s, n);
+		o += n;
+		s += n;
 	}
-	memcpy(dst, src, n);
-	dst[n] = '\0';
+	dst[o] = '\0';
 }
 
 /* ------------------------------------------------------------------------ */
@@ -183,6 +277,9 @@ static void rust_unescape(const char *in, char *out, size_t len)
 	while (*in && o + 1 < len) {
 		bool done = false;
 
+		/* A path segment that starts with an escape gets a '_' in front. */
+		if (in[0] == '_' && in[1] == '$' && (o == 0 || out[o - 1] == ':'))
+			in++;
 		if (*in == '$') {
 			for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
 				size_t n = strlen(table[i].esc);
@@ -269,7 +366,7 @@ static const char *die_name(Dwarf_Die *die, bool *mangled)
 /* Process memory */
 
 /* One page of the target, cached for the rest of this call; NULL if unreadable. */
-static const unsigned char *get_page(struct unwinder *u, uint32_t pid, uint64_t addr)
+static const unsigned char *get_page(struct unwinder *u, pid_t pid, uint64_t addr)
 {
 	struct page *pg;
 	struct iovec local, remote;
@@ -285,14 +382,14 @@ static const unsigned char *get_page(struct unwinder *u, uint32_t pid, uint64_t 
 	local.iov_len = PAGE;
 	remote.iov_base = (void *)(uintptr_t)addr;
 	remote.iov_len = PAGE;
-	got = process_vm_readv((pid_t)pid, &local, 1, &remote, 1, 0);
+	got = process_vm_readv(pid, &local, 1, &remote, 1, 0);
 	if (got < 0 && errno == ESRCH)
 		u->gone = true;
 	pg->ok = got == (ssize_t)PAGE;
 	return pg->ok ? pg->data : NULL;
 }
 
-static bool read_word(struct unwinder *u, uint32_t pid, uint64_t addr, uint64_t *val)
+static bool read_word(struct unwinder *u, pid_t pid, uint64_t addr, uint64_t *val)
 {
 	unsigned char buf[8];
 
@@ -319,6 +416,7 @@ static void reset_call(struct unwinder *u)
 	for (unsigned int i = 0; i < NR_PAGES; i++)
 		u->pages[i].used = false;
 	u->next_page = 0;
+	u->walk.budget = SCOPE_BUDGET;
 	u->gone = false;
 	u->refreshed = false;
 }
@@ -356,6 +454,7 @@ static bool parse_map(char *line, struct map *m)
 	m->dev_minor = min;
 	m->exec = perms[2] == 'x';
 	m->path = NULL;
+	m->key = 0;
 	if (*path) {
 		m->path = strdup(path);
 		if (!m->path)
@@ -365,7 +464,7 @@ static bool parse_map(char *line, struct map *m)
 }
 
 /* Reads maps; *hash fingerprints its text so that an unchanged file costs no report. */
-static int read_maps(struct proc *p, struct map **out, size_t *nr, uint64_t *hash)
+static int read_maps(struct proc *p, const char *name, struct map **out, size_t *nr, uint64_t *hash)
 {
 	struct map *maps = NULL;
 	size_t n = 0, cap = 0, lcap = 0;
@@ -375,7 +474,7 @@ static int read_maps(struct proc *p, struct map **out, size_t *nr, uint64_t *has
 	int fd, err = 0;
 	FILE *f;
 
-	fd = openat(p->dirfd, "maps", O_RDONLY | O_CLOEXEC);
+	fd = openat(p->dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
 	f = fdopen(fd, "r");
@@ -438,6 +537,31 @@ static bool same_object(const struct map *a, const struct map *b)
 }
 
 /*
+ * The identity of a mapped file, to share its session and names between
+ * processes. Device and inode alone would let a new file that got a freed
+ * inode number (a program rebuilt while tangle runs) inherit the names of the
+ * old one: size and mtime tell them apart. Never 0.
+ */
+static uint64_t file_key(const struct proc *p, const struct map *m)
+{
+	char path[PATH_MAX + 64];
+	struct stat st;
+	uint64_t h;
+
+	snprintf(path, sizeof(path), "map_files/%llx-%llx", (unsigned long long)m->start,
+		 (unsigned long long)m->end);
+	if (fstatat(p->dirfd, path, &st, 0) || st.st_ino != m->ino) {
+		if (snprintf(path, sizeof(path), "%s%s", p->root, m->path) >= (int)sizeof(path) ||
+		    stat(path, &st) || st.st_ino != m->ino)
+			memset(&st, 0, sizeof(st));
+	}
+	h = mix(mix(0, makedev(m->dev_major, m->dev_minor)), m->ino);
+	h = mix(mix(h, (uint64_t)st.st_size), (uint64_t)st.st_mtim.tv_sec);
+	h = mix(h, (uint64_t)st.st_mtim.tv_nsec);
+	return h ? h : 1;
+}
+
+/*
  * Reports each mapped ELF file (from its offset-0 mapping through the
  * following mappings of the same file) and the vDSO as a module. Files with
  * no executable mapping cannot hold a pc and are left out. libdwfl keeps
@@ -450,7 +574,15 @@ static int report_maps(struct proc *p)
 	uint64_t hash = 0;
 	int err;
 
-	err = read_maps(p, &maps, &nr, &hash);
+	err = read_maps(p, "maps", &maps, &nr, &hash);
+	/* A process whose main thread exited shows its maps only through the others. */
+	if (!err && !nr && p->tid && p->tid != p->pid) {
+		char name[32];
+
+		free_maps(maps, nr);
+		snprintf(name, sizeof(name), "task/%u/maps", p->tid);
+		err = read_maps(p, name, &maps, &nr, &hash);
+	}
 	if (err)
 		return err;
 	p->reported_ns = mono_ns();
@@ -465,7 +597,7 @@ static int report_maps(struct proc *p)
 
 	dwfl_report_begin(p->dwfl);
 	for (size_t i = 0; i < nr;) {
-		const struct map *first = &maps[i];
+		struct map *first = &maps[i];
 		size_t j = i + 1;
 		bool exec = first->exec, vdso;
 		Dwfl_Module *mod;
@@ -482,6 +614,8 @@ static int report_maps(struct proc *p)
 			j++;
 		}
 		if (exec) {
+			if (!vdso)
+				first->key = file_key(p, first);
 			mod = dwfl_report_module(p->dwfl, first->path, first->start,
 						 maps[j - 1].end);
 			if (mod && dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL) &&
@@ -544,7 +678,7 @@ static int vdso_elf(struct proc *p, const struct map *m, Elf **elfp)
 	local.iov_len = size;
 	remote.iov_base = (void *)(uintptr_t)m->start;
 	remote.iov_len = size;
-	if (process_vm_readv((pid_t)p->pid, &local, 1, &remote, 1, 0) != (ssize_t)size) {
+	if (process_vm_readv(mem_task(p), &local, 1, &remote, 1, 0) != (ssize_t)size) {
 		free(buf);
 		return -1;
 	}
@@ -654,14 +788,17 @@ static int find_debuginfo_under(const char *root, Dwfl_Module *mod, void **userd
 					    debuglink_crc, debuginfo_file_name);
 }
 
+/*
+ * A process session never loads separate debug files: its unwinds need only
+ * .eh_frame (or the file's own .debug_frame), and names and lines come from
+ * the file's shared session. Else a frame without .eh_frame would make each
+ * process decompress its own copy of, say, libc's debug info.
+ */
 static int proc_find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
 			       Dwarf_Addr base, const char *file_name, const char *debuglink_file,
 			       GElf_Word debuglink_crc, char **debuginfo_file_name)
 {
-	const struct proc *p = *userdata;
-
-	return find_debuginfo_under(p ? p->root : NULL, mod, userdata, modname, base, file_name,
-				    debuglink_file, debuglink_crc, debuginfo_file_name);
+	return -1;
 }
 
 static int file_find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
@@ -709,7 +846,7 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *a
 	struct proc *p = arg;
 	uint64_t v;
 
-	if (!read_word(p->u, p->pid, addr, &v))
+	if (!read_word(p->u, mem_task(p), addr, &v))
 		return false;
 	*result = v;
 	return true;
@@ -765,7 +902,7 @@ static void proc_free(struct proc *p)
 	free(p);
 }
 
-static struct proc *proc_new(struct unwinder *u, uint32_t pid, int *err)
+static struct proc *proc_new(struct unwinder *u, uint32_t pid, uint32_t tid, int *err)
 {
 	struct proc *p = calloc(1, sizeof(*p));
 	char path[PATH_MAX + 16];
@@ -777,6 +914,7 @@ static struct proc *proc_new(struct unwinder *u, uint32_t pid, int *err)
 	}
 	p->u = u;
 	p->pid = pid;
+	p->tid = tid;
 	snprintf(path, sizeof(path), "%s/%u", u->proc_root, pid);
 	p->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (p->dirfd < 0) {
@@ -811,8 +949,11 @@ fail:
 	return NULL;
 }
 
-/* The session of pid, made on first use; the least recently used one makes room. */
-static struct proc *proc_get(struct unwinder *u, uint32_t pid, int *err)
+/*
+ * The session of pid, made on first use; the least recently used one makes
+ * room. tid: the thread this call is about, 0 for none.
+ */
+static struct proc *proc_get(struct unwinder *u, uint32_t pid, uint32_t tid, int *err)
 {
 	struct stat st;
 	int slot = -1, lru = 0;
@@ -834,6 +975,7 @@ static struct proc *proc_get(struct unwinder *u, uint32_t pid, int *err)
 				break;
 			}
 			p->last_used = ++u->tick;
+			p->tid = tid;
 			return p;
 		}
 		if (!u->procs[lru] || p->last_used < u->procs[lru]->last_used)
@@ -844,7 +986,7 @@ static struct proc *proc_get(struct unwinder *u, uint32_t pid, int *err)
 		u->procs[lru] = NULL;
 		slot = lru;
 	}
-	u->procs[slot] = proc_new(u, pid, err);
+	u->procs[slot] = proc_new(u, pid, tid, err);
 	if (!u->procs[slot])
 		return NULL;
 	u->procs[slot]->last_used = ++u->tick;
@@ -924,7 +1066,8 @@ static size_t fp_walk(struct proc *p, const struct user_regs *r, struct pcinfo *
 
 		if (bp < lo || (bp & 7) || bp < stack->start || bp + 16 > stack->end)
 			break;
-		if (!read_word(p->u, p->pid, bp, &next) || !read_word(p->u, p->pid, bp + 8, &ret))
+		if (!read_word(p->u, mem_task(p), bp, &next) ||
+		    !read_word(p->u, mem_task(p), bp + 8, &ret))
 			break;
 		m = map_containing(p, ret);
 		if (!ret || !m || !m->exec)
@@ -942,46 +1085,78 @@ static size_t fp_walk(struct proc *p, const struct user_regs *r, struct pcinfo *
 /* ------------------------------------------------------------------------ */
 /* Symbolization */
 
-/* Function DIEs around pc, innermost first: inlined instances, then their subprogram. */
-static int function_scopes(Dwfl_Module *mod, uint64_t look, Dwarf_Die *out, int max,
-			   Dwarf_Addr *bias)
+/*
+ * Looks among the children of parent for the scope that holds pc and goes
+ * down into it: the DIEs dwarf_getscopes() would find, in one walk pruned by
+ * address ranges (dwarf_getscopes_die(), which eu-addr2line needs after it,
+ * reads the whole CU up to the DIE). True once pc was found.
+ */
+static bool walk_scopes(struct scope_walk *w, Dwarf_Die *parent, int depth)
 {
-	Dwarf_Die *cudie, *scopes = NULL, die;
-	Dwarf *dw;
-	int nscopes, n = 0;
+	Dwarf_Attribute attr;
+	Dwarf_Die die, unit;
 
-	cudie = dwfl_module_addrdie(mod, look, bias);
+	if (depth >= MAX_SCOPES || dwarf_child(parent, &die) != 0)
+		return false;
+	do {
+		if (!w->budget)
+			return false;
+		w->budget--;
+		switch (dwarf_tag(&die)) {
+		case DW_TAG_subprogram:
+		case DW_TAG_inlined_subroutine:
+		case DW_TAG_entry_point:
+		case DW_TAG_lexical_block:
+		case DW_TAG_try_block:
+		case DW_TAG_catch_block:
+		case DW_TAG_with_stmt:
+		case DW_TAG_module:
+			if (dwarf_haspc(&die, w->pc) != 1)
+				break;
+			if (w->n < MAX_SCOPES)
+				w->chain[w->n++] = die;
+			walk_scopes(w, &die, depth + 1);
+			return true;
+		case DW_TAG_namespace:
+		case DW_TAG_class_type:
+		case DW_TAG_structure_type:
+			if (walk_scopes(w, &die, depth + 1))
+				return true;
+			break;
+		case DW_TAG_imported_unit: /* dwz: DIEs shared by several CUs */
+			if (dwarf_formref_die(dwarf_attr(&die, DW_AT_import, &attr), &unit) &&
+			    walk_scopes(w, &unit, depth + 1))
+				return true;
+			break;
+		default:
+			break;
+		}
+	} while (dwarf_siblingof(&die, &die) == 0);
+	return false;
+}
+
+/* Function DIEs around pc, innermost first: inlined instances, then their subprogram. */
+static int function_scopes(Dwfl_Module *mod, uint64_t look, struct scope_walk *w, Dwarf_Die *out,
+			   int max, Dwarf_Addr *bias)
+{
+	Dwarf_Die *cudie = dwfl_module_addrdie(mod, look, bias);
+	int n = 0;
+
 	if (!cudie)
 		return 0;
-	nscopes = dwarf_getscopes(cudie, look - *bias, &scopes);
-	if (nscopes <= 0) {
-		free(scopes);
-		return 0;
-	}
-	/*
-	 * dwarf_getscopes continues past an inlined instance with the scopes of
-	 * its abstract definition; the physical nesting comes from the innermost
-	 * DIE (as eu-addr2line does).
-	 */
-	dw = dwfl_module_getdwarf(mod, bias);
-	if (!dw || !dwarf_offdie(dw, dwarf_dieoffset(&scopes[0]), &die)) {
-		free(scopes);
-		return 0;
-	}
-	free(scopes);
-	scopes = NULL;
-	nscopes = dwarf_getscopes_die(&die, &scopes);
-	for (int i = 0; i < nscopes && n < max; i++) {
-		int tag = dwarf_tag(&scopes[i]);
+	w->pc = look - *bias;
+	w->n = 0;
+	walk_scopes(w, cudie, 0);
+	for (int i = w->n - 1; i >= 0 && n < max; i--) {
+		int tag = dwarf_tag(&w->chain[i]);
 
 		if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram &&
 		    tag != DW_TAG_entry_point)
 			continue;
-		out[n++] = scopes[i];
+		out[n++] = w->chain[i];
 		if (tag != DW_TAG_inlined_subroutine)
 			break;
 	}
-	free(scopes);
 	return n;
 }
 
@@ -1006,12 +1181,145 @@ static void call_site(Dwarf_Die *inl, struct frame *f)
 		copy_str(f->file, sizeof(f->file), name);
 }
 
+static int bind_value(const GElf_Sym *sym)
+{
+	switch (GELF_ST_BIND(sym->st_info)) {
+	case STB_GLOBAL:
+		return 3;
+	case STB_WEAK:
+		return 2;
+	case STB_LOCAL:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int cmp_fsym(const void *a, const void *b)
+{
+	const struct fsym *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	if (x->size != y->size)
+		return x->size > y->size ? -1 : 1; /* sized before sizeless */
+	return x->index - y->index;
+}
+
+/* The section end of a sizeless symbol, so that it labels nothing beyond. */
+static uint64_t section_end(Elf *elf, GElf_Word shndx, Dwarf_Addr bias)
+{
+	Elf_Scn *scn = elf ? elf_getscn(elf, shndx) : NULL;
+	GElf_Shdr shdr;
+
+	if (!scn || !gelf_getshdr(scn, &shdr))
+		return 0;
+	return shdr.sh_addr + shdr.sh_size + bias;
+}
+
+/* The file's symbols, sorted once, for a binary search per lookup. */
+static void load_syms(struct filesym *fs)
+{
+	int nr = dwfl_module_getsymtab(fs->mod);
+	uint64_t max_end = 0;
+	size_t n = 0;
+
+	fs->syms_loaded = true;
+	if (nr <= 0 || (size_t)nr > SYMS_BUDGET - fs->u->nr_syms)
+		return;
+	fs->syms = malloc((size_t)nr * sizeof(*fs->syms));
+	if (!fs->syms)
+		return;
+	for (int i = 0; i < nr; i++) {
+		struct fsym *f = &fs->syms[n];
+		GElf_Word shndx = SHN_UNDEF;
+		Dwarf_Addr bias = 0;
+		Elf *elf = NULL;
+		GElf_Addr addr;
+		GElf_Sym sym;
+		int type;
+
+		f->name = dwfl_module_getsym_info(fs->mod, i, &sym, &addr, &shndx, &elf, &bias);
+		type = GELF_ST_TYPE(sym.st_info);
+		if (!f->name || !*f->name || shndx == SHN_UNDEF || shndx >= SHN_LORESERVE ||
+		    !addr || type == STT_SECTION || type == STT_FILE || type == STT_TLS)
+			continue;
+		f->addr = addr;
+		f->size = sym.st_size;
+		f->bind = bind_value(&sym);
+		f->index = i;
+		f->sec_end = f->size ? 0 : section_end(elf, shndx, bias);
+		n++;
+	}
+	qsort(fs->syms, n, sizeof(*fs->syms), cmp_fsym);
+	for (size_t i = 0; i < n; i++) {
+		fs->syms[i].max_end = max_end;
+		if (fs->syms[i].size && fs->syms[i].addr + fs->syms[i].size > max_end)
+			max_end = fs->syms[i].addr + fs->syms[i].size;
+	}
+	fs->nr_syms = n;
+	fs->u->nr_syms += n;
+}
+
+/*
+ * The symbol holding addr, as dwfl_module_addrinfo() would choose it: the
+ * sized symbol that starts closest below (of those at one address the best
+ * bound, then the smallest), else the closest asm label in the same section
+ * that no sized symbol covers.
+ */
+static const char *filesym_addrsym(struct filesym *fs, uint64_t addr, GElf_Off *off)
+{
+	const struct fsym *best = NULL;
+	size_t lo = 0, hi;
+
+	if (!fs->syms_loaded)
+		load_syms(fs);
+	if (!fs->syms) {
+		GElf_Sym sym;
+
+		return dwfl_module_addrinfo(fs->mod, addr, off, &sym, NULL, NULL, NULL);
+	}
+	hi = fs->nr_syms;
+	while (lo < hi) { /* the first symbol above addr */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (fs->syms[mid].addr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* Nested symbols are rare: a short walk down finds the one holding addr. */
+	for (size_t k = lo, steps = 0; k-- > 0 && steps < 64; steps++) {
+		const struct fsym *s = &fs->syms[k];
+
+		if (best && s->addr < best->addr)
+			break;
+		if (!s->size || addr - s->addr >= s->size)
+			continue;
+		if (!best || s->bind > best->bind ||
+		    (s->bind == best->bind &&
+		     (s->size < best->size || (s->size == best->size && s->index < best->index))))
+			best = s;
+	}
+	if (!best && lo) {
+		const struct fsym *s = &fs->syms[lo - 1];
+
+		if (!s->size && addr < s->sec_end && s->addr >= s->max_end)
+			best = s;
+	}
+	if (!best)
+		return NULL;
+	*off = addr - best->addr;
+	return best->name;
+}
+
 /*
  * What the file says about lookup address look of module mod: the inlined
  * calls there (innermost first, inlined = true), then the function holding
  * them, with offsets from look. Fills out (zeroed first), returns the count.
  */
-static size_t describe(Dwfl_Module *mod, uint64_t look, struct frame *out, size_t max)
+static size_t describe(Dwfl_Module *mod, struct filesym *fs, struct scope_walk *w, uint64_t look,
+		       struct frame *out, size_t max)
 {
 	Dwarf_Die funcs[MAX_INLINE];
 	const char *sym, *src;
@@ -1022,10 +1330,11 @@ static size_t describe(Dwfl_Module *mod, uint64_t look, struct frame *out, size_
 	int lineno = 0, nf;
 	size_t n = 0;
 
-	sym = dwfl_module_addrinfo(mod, look, &off, &es, NULL, NULL, NULL);
+	sym = fs ? filesym_addrsym(fs, look, &off) :
+		   dwfl_module_addrinfo(mod, look, &off, &es, NULL, NULL, NULL);
 	line = dwfl_module_getsrc(mod, look);
 	src = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
-	nf = function_scopes(mod, look, funcs, MAX_INLINE, &bias);
+	nf = function_scopes(mod, look, w, funcs, MAX_INLINE, &bias);
 
 	for (int i = 0; i < nf && n < max; i++) {
 		struct frame *f = &out[n++];
@@ -1085,6 +1394,8 @@ static void filesym_free(struct filesym *fs)
 	if (!fs)
 		return;
 	dwfl_end(fs->dwfl);
+	fs->u->nr_syms -= fs->nr_syms;
+	free(fs->syms);
 	free(fs->debuginfo_path);
 	free(fs);
 }
@@ -1130,7 +1441,6 @@ static void filesym_open(struct filesym *fs, struct proc *p, Dwfl_Module *mod)
 static struct filesym *filesym_get(struct proc *p, Dwfl_Module *mod, const struct map *m)
 {
 	struct unwinder *u = p->u;
-	uint64_t dev = makedev(m->dev_major, m->dev_minor);
 	int slot = -1, lru = 0;
 	struct filesym *fs;
 
@@ -1141,7 +1451,7 @@ static struct filesym *filesym_get(struct proc *p, Dwfl_Module *mod, const struc
 				slot = i;
 			continue;
 		}
-		if (fs->dev == dev && fs->ino == m->ino) {
+		if (fs->key == m->key) {
 			fs->last_used = ++u->tick;
 			return fs->dwfl ? fs : NULL;
 		}
@@ -1156,26 +1466,22 @@ static struct filesym *filesym_get(struct proc *p, Dwfl_Module *mod, const struc
 	fs = calloc(1, sizeof(*fs));
 	if (!fs)
 		return NULL;
-	fs->dev = dev;
-	fs->ino = m->ino;
+	fs->u = u;
+	fs->key = m->key;
 	fs->last_used = ++u->tick;
 	u->files[slot] = fs;
 	filesym_open(fs, p, mod);
 	return fs->dwfl ? fs : NULL;
 }
 
-static struct symentry *cache_slot(struct unwinder *u, uint64_t dev, uint64_t ino, uint64_t rel)
+static struct symentry *cache_slot(struct unwinder *u, uint64_t key, uint64_t rel)
 {
-	uint64_t h = (dev * 0x9e3779b97f4a7c15ull) ^ (ino * 0xc2b2ae3d27d4eb4full) ^
-		     (rel * 0x165667b19e3779f9ull);
-
-	h ^= h >> 29;
-	return &u->cache[(h * 0xbf58476d1ce4e5b9ull) >> 53 & (CACHE_SLOTS - 1)];
+	return &u->cache[mix(key, rel) >> 53 & (CACHE_SLOTS - 1)];
 }
 
 /* Packs frames into e; an expansion too big to be worth keeping is not cached. */
-static void cache_store(struct symentry *e, uint64_t dev, uint64_t ino, uint64_t rel,
-			const struct frame *f, size_t n)
+static void cache_store(struct symentry *e, uint64_t key, uint64_t rel, const struct frame *f,
+			size_t n)
 {
 	size_t size = n * sizeof(struct cframe), pos;
 	struct cframe *c;
@@ -1204,8 +1510,7 @@ static void cache_store(struct symentry *e, uint64_t dev, uint64_t ino, uint64_t
 	free(e->frames);
 	e->frames = c;
 	e->n = n;
-	e->dev = dev;
-	e->ino = ino;
+	e->key = key;
 	e->rel = rel;
 }
 
@@ -1260,23 +1565,23 @@ static size_t symbolize_one(struct proc *p, uint64_t addr, bool is_pc, bool fp, 
 		goto done;
 	}
 	m = map_containing(p, start);
-	if (m && m->start == start && m->ino && modname[0] == '/') {
-		e = cache_slot(u, makedev(m->dev_major, m->dev_minor), m->ino, look - start);
-		if (e->n && e->dev == makedev(m->dev_major, m->dev_minor) && e->ino == m->ino &&
-		    e->rel == look - start) {
+	if (m && m->start == start && m->key) {
+		e = cache_slot(u, m->key, look - start);
+		if (e->n && e->key == m->key && e->rel == look - start) {
 			n = cache_load(e, out, max);
 			goto named;
 		}
 		fs = filesym_get(p, mod, m);
 		if (fs)
-			n = describe(fs->mod, fs->start + (look - start), u->scratch,
+			n = describe(fs->mod, fs, &u->walk, fs->start + (look - start), u->scratch,
 				     MAX_INLINE + 1);
 		else
-			n = describe(mod, look, u->scratch, MAX_INLINE + 1);
-		cache_store(e, makedev(m->dev_major, m->dev_minor), m->ino, look - start,
-			    u->scratch, n);
+			n = describe(mod, NULL, &u->walk, look, u->scratch, MAX_INLINE + 1);
+		/* What a spent DIE budget left unnamed is not kept. */
+		if (u->walk.budget)
+			cache_store(e, m->key, look - start, u->scratch, n);
 	} else {
-		n = describe(mod, look, u->scratch, MAX_INLINE + 1);
+		n = describe(mod, NULL, &u->walk, look, u->scratch, MAX_INLINE + 1);
 	}
 	if (n > max)
 		n = max;
@@ -1361,31 +1666,30 @@ void unwinder__forget(struct unwinder *u, uint32_t pid)
 	}
 }
 
-/* The process is gone if memory reads said so and /proc agrees. */
-static bool proc_gone(struct proc *p)
-{
-	struct stat st;
-
-	return p->u->gone && fstatat(p->dirfd, "stat", &st, 0) != 0;
-}
-
 int unwinder__unwind(struct unwinder *u, uint32_t pid, uint32_t tid, const struct user_regs *regs,
 		     struct frame *frames, size_t max, size_t *n)
 {
 	struct pcinfo pcs[MAX_PHYS];
 	size_t npc = 0, cap;
+	char task[32];
+	struct stat st;
 	bool fp = false;
 	struct proc *p;
 	int err = 0;
 
 	*n = 0;
+	if (!UNWIND_ARCH_OK)
+		return -EOPNOTSUPP;
 	if (!u || !regs || (regs->valid & (UREG_IP | UREG_SP)) != (UREG_IP | UREG_SP))
 		return -EINVAL;
 	if (!max)
 		return 0;
-	p = proc_get(u, pid, &err);
+	p = proc_get(u, pid, tid, &err);
 	if (!p)
 		return err;
+	snprintf(task, sizeof(task), "task/%u", tid);
+	if (fstatat(p->dirfd, task, &st, 0))
+		return -ESRCH;
 	reset_call(u);
 	cap = max < MAX_PHYS ? max : MAX_PHYS;
 	/* A pc in no module, at the start or where CFI stopped, may be a library dlopen'ed since. */
@@ -1406,8 +1710,10 @@ int unwinder__unwind(struct unwinder *u, uint32_t pid, uint32_t tid, const struc
 			fp = true;
 		}
 	}
-	if (proc_gone(p)) {
-		unwinder__forget(u, pid);
+	/* The thread (or all of its process) exited: its memory is gone. */
+	if (u->gone) {
+		if (fstatat(p->dirfd, "stat", &st, 0))
+			unwinder__forget(u, pid);
 		return -ESRCH;
 	}
 	if (!npc) {
@@ -1431,7 +1737,7 @@ int unwinder__symbolize(struct unwinder *u, uint32_t pid, const uint64_t *addrs,
 		return -EINVAL;
 	if (!nr || !max)
 		return 0;
-	p = proc_get(u, pid, &err);
+	p = proc_get(u, pid, 0, &err);
 	if (!p)
 		return err;
 	reset_call(u);

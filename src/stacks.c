@@ -14,7 +14,8 @@
 struct stacks {
 	struct consumer *consumer;
 	struct unwinder *unwinder;
-	struct ksyms *ksyms;
+	struct ksyms *ksyms; /* loaded at the first kernel stack: parsing kallsyms is not free */
+	bool ksyms_tried;
 	struct hmap *by_tid; /* tid -> struct stack */
 };
 
@@ -26,7 +27,6 @@ struct stacks *stacks__new(struct consumer *c)
 		return NULL;
 	s->consumer = c;
 	s->unwinder = unwinder__new("/proc");
-	s->ksyms = ksyms__load(); /* NULL without kallsyms: kernel frames stay addresses */
 	s->by_tid = hmap__new();
 	if (!s->unwinder || !s->by_tid) {
 		stacks__free(s);
@@ -58,6 +58,10 @@ static void kernel_frames(struct stacks *s, const struct tangle_task_regs *r, st
 
 	if (n > TANGLE_KSTACK_MAX)
 		n = TANGLE_KSTACK_MAX;
+	if (n && !s->ksyms_tried) {
+		s->ksyms = ksyms__load(); /* NULL or empty: kernel frames stay addresses */
+		s->ksyms_tried = true;
+	}
 	for (size_t i = 0; i < n && st->nr_kernel < sizeof(st->kernel) / sizeof(st->kernel[0]);
 	     i++) {
 		struct frame *f = &st->kernel[st->nr_kernel++];

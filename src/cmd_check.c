@@ -93,24 +93,7 @@ static void long_waits(struct check *c, uint64_t now)
 		total++;
 		age = now - t->wait.since_ns;
 		if (c->w) {
-			json__begin_object(c->w);
-			json__kv_str(c->w, "type", "long_wait");
-			json__kv_int(c->w, "v", JSON_SCHEMA_VERSION);
-			json__kv_uint(c->w, "ts_ns", now);
-			json__kv_uint(c->w, "pid", t->pid);
-			json__kv_uint(c->w, "tid", t->tid);
-			json__kv_strn(c->w, "comm", t->comm, strnlen(t->comm, TANGLE_COMM_LEN));
-			json__kv_uint(c->w, "blocked_ns", age);
-			json__kv_bool(c->w, "preblocked", t->wait.preblocked);
-			json__kv_str(c->w, "kind", lock_kind_name(o ? o->kind : LOCK_UNKNOWN));
-			json__kv_hex(c->w, "addr", t->wait.addr);
-			if (o && o->owner_tid && o->state == OWNER_LIVE)
-				json__kv_uint(c->w, "owner_tid", o->owner_tid);
-			else
-				json__kv_null(c->w, "owner_tid");
-			json__kv_bool(c->w, "has_timeout", t->wait.has_timeout);
-			json__end_object(c->w);
-			json__end_record(c->w);
+			view_json__long_wait(c->w, now, t, age);
 			continue;
 		}
 		if (shown++ == LONG_WAITS_SHOWN)

@@ -219,6 +219,25 @@ int view_json__futex_stats(struct json_writer *w, uint64_t ts, const struct mode
 	return err;
 }
 
+int view_json__long_wait(struct json_writer *w, uint64_t ts, const struct thread *t,
+			 uint64_t age_ns)
+{
+	const struct lock_owner *o = thread__owner(t);
+
+	begin(w, "long_wait", ts);
+	thread_ids(w, t);
+	json__kv_uint(w, "blocked_ns", age_ns);
+	json__kv_bool(w, "preblocked", t->wait.preblocked);
+	json__kv_str(w, "kind", lock_kind_name(o ? o->kind : LOCK_UNKNOWN));
+	json__kv_hex(w, "addr", t->wait.addr);
+	if (o && o->owner_tid && o->state == OWNER_LIVE)
+		json__kv_uint(w, "owner_tid", o->owner_tid);
+	else
+		json__kv_null(w, "owner_tid");
+	json__kv_bool(w, "has_timeout", t->wait.has_timeout);
+	return end(w);
+}
+
 int view_json__summary(struct json_writer *w, uint64_t ts, uint64_t events, uint64_t lost,
 		       uint64_t duration_ns)
 {

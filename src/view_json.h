@@ -44,6 +44,9 @@ int view_json__futex_stats(struct json_writer *w, uint64_t ts, const struct mode
 /* stuck_group, or stuck_group_resolved when g->resolved_ns is set; names may be NULL. */
 int view_json__stuck_group(struct json_writer *w, const struct stuck_group *g,
 			   const struct names *names);
+/* A wait of t that has lasted age_ns and is not in a stuck group (check --json). */
+int view_json__long_wait(struct json_writer *w, uint64_t ts, const struct thread *t,
+			 uint64_t age_ns);
 int view_json__summary(struct json_writer *w, uint64_t ts, uint64_t events, uint64_t lost,
 		       uint64_t duration_ns);
 

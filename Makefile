@@ -22,6 +22,11 @@ CLANG ?= $(shell command -v clang-19 || command -v clang)
 BPFTOOL ?= $(shell command -v bpftool || echo /usr/sbin/bpftool)
 CLANG_FORMAT ?= $(shell command -v clang-format-19 || command -v clang-format)
 PYTHON ?= python3
+GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
+# Older Go toolchains (from the Go module proxy via GOTOOLCHAIN), one per
+# runtime layout change; the installed go is the newest. scripts/deps.sh
+# fetches them so that tests do not wait on the network.
+GO_TOOLCHAINS := go1.22.12 go1.23.12 go1.24.13 go1.25.12
 ARCH := $(shell uname -m | sed 's/x86_64/x86/' | sed 's/aarch64/arm64/')
 
 VERSION := 0.1.0
@@ -102,7 +107,7 @@ fixtures: $(FIXTURES)
 # `make test` and `make demo` first install what is missing, then run in a
 # sub-make so that tool paths are looked up after the install.
 test:
-	$(Q)scripts/deps.sh
+	$(Q)GO=$(GO) GO_TOOLCHAINS="$(GO_TOOLCHAINS)" scripts/deps.sh
 	$(Q)$(MAKE) --no-print-directory test-run
 
 demo:

@@ -42,3 +42,18 @@ if ! "$PY" -c 'import pytest' 2>/dev/null; then
 	echo "deps: installing pytest for $PY"
 	"$PY" -m pip install -q pytest
 fi
+
+# Go: the installed toolchain builds the Go fixtures; older ones come from the
+# Go module proxy (GOTOOLCHAIN=goX.Y.Z downloads them once into the module cache).
+GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
+if [ ! -x "$GO" ]; then
+	echo "deps: no Go toolchain (looked for go in PATH and /usr/local/go/bin); install Go 1.22 or newer" >&2
+	exit 1
+fi
+for v in ${GO_TOOLCHAINS:-}; do
+	if ! GOTOOLCHAIN="$v" "$GO" version >/dev/null 2>&1; then
+		echo "deps: cannot fetch Go toolchain $v through the Go proxy ($("$GO" env GOPROXY))" >&2
+		exit 1
+	fi
+done
+echo "deps: Go $("$GO" env GOVERSION)${GO_TOOLCHAINS:+ and $GO_TOOLCHAINS}"

@@ -302,79 +302,329 @@ int procfs__tgid_of(const char *proc_root, uint32_t tid, uint32_t *tgid, bool *z
 	return 0;
 }
 
-int procfs__parse_maps_line(const char *line, uint64_t *start, uint64_t *end, struct map_id *id)
+int procfs__parse_maps_line(char *line, struct procfs_map *m)
 {
-	unsigned long long s, e, ino;
+	unsigned long long start, end, off, ino;
 	unsigned int major, minor;
+	char perms[5];
+	int pos = 0;
+	char *p;
 
-	if (sscanf(line, "%llx-%llx %*s %*s %x:%x %llu", &s, &e, &major, &minor, &ino) != 5)
+	line[strcspn(line, "\n")] = '\0';
+	if (sscanf(line, "%llx-%llx %4s %llx %x:%x %llu%n", &start, &end, perms, &off, &major,
+		   &minor, &ino, &pos) != 7 ||
+	    !pos || start >= end || strlen(perms) != 4)
 		return -EINVAL;
-	*start = s;
-	*end = e;
-	id->dev = (uint64_t)major << 32 | minor;
-	id->inode = ino;
+	p = line + pos;
+	if (*p && *p != ' ')
+		return -EINVAL;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	memset(m, 0, sizeof(*m));
+	m->start = start;
+	m->end = end;
+	m->offset = off;
+	m->id.dev = (uint64_t)major << 32 | minor;
+	m->id.inode = ino;
+	m->read = perms[0] == 'r';
+	m->write = perms[1] == 'w';
+	m->exec = perms[2] == 'x';
+	m->shared = perms[3] == 's';
+	m->path = p;
 	return 0;
 }
 
-/* Call fn for each maps line until it returns true; returns whether one did. */
-static bool maps_find(const char *proc_root, uint32_t pid,
-		      bool (*fn)(uint64_t start, uint64_t end, const struct map_id *id, void *ctx),
-		      void *ctx)
+/* Parse text (owned from now on) in place. */
+static struct procfs_maps *parse_maps_owned(char *text)
 {
-	char path[PATH_MAX], *line = NULL;
+	struct procfs_maps *m = calloc(1, sizeof(*m));
 	size_t cap = 0;
-	bool found = false;
-	FILE *f;
+	char *line, *next;
 
-	snprintf(path, sizeof(path), "%s/%u/maps", proc_root, pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	while (!found && getline(&line, &cap, f) > 0) {
-		uint64_t start, end;
-		struct map_id id;
-
-		if (procfs__parse_maps_line(line, &start, &end, &id) == 0)
-			found = fn(start, end, &id, ctx);
+	if (!m) {
+		free(text);
+		return NULL;
 	}
-	free(line);
-	fclose(f);
-	return found;
+	m->text = text;
+	for (line = text; line && *line; line = next) {
+		struct procfs_map e;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (procfs__parse_maps_line(line, &e))
+			continue;
+		if (m->nr && e.start < m->maps[m->nr - 1].end)
+			continue; /* out of order: lookups bisect */
+		if (m->nr == cap) {
+			size_t ncap = cap ? 2 * cap : 64;
+			struct procfs_map *a = realloc(m->maps, ncap * sizeof(*a));
+
+			if (!a) {
+				procfs__maps_free(m);
+				errno = ENOMEM;
+				return NULL;
+			}
+			m->maps = a;
+			cap = ncap;
+		}
+		m->maps[m->nr++] = e;
+	}
+	return m;
 }
 
-struct map_query {
-	uint64_t addr;
-	struct map_id id;
-};
-
-static bool map_holds(uint64_t start, uint64_t end, const struct map_id *id, void *ctx)
+struct procfs_maps *procfs__parse_maps(const char *text, size_t len)
 {
-	struct map_query *q = ctx;
+	char *copy = malloc(len + 1);
 
-	if (q->addr < start || q->addr >= end)
-		return false;
-	q->id = *id;
-	return true;
+	if (!copy)
+		return NULL;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	return parse_maps_owned(copy);
+}
+
+void procfs__maps_free(struct procfs_maps *m)
+{
+	if (!m)
+		return;
+	free(m->maps);
+	free(m->text);
+	free(m);
+}
+
+const struct procfs_map *procfs__maps_find(const struct procfs_maps *m, uint64_t addr)
+{
+	size_t lo = 0, hi = m ? m->nr : 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (addr < m->maps[mid].start)
+			hi = mid;
+		else if (addr >= m->maps[mid].end)
+			lo = mid + 1;
+		else
+			return &m->maps[mid];
+	}
+	return NULL;
+}
+
+/* A whole /proc file of any size, NUL-terminated; NULL and errno. */
+static char *read_all(const char *path, size_t *len)
+{
+	size_t cap = 16384, n = 0;
+	char *buf = malloc(cap);
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+	ssize_t r = 0;
+
+	if (fd < 0 || !buf) {
+		err = errno;
+		goto out;
+	}
+	while ((r = read(fd, buf + n, cap - n - 1)) > 0) {
+		n += (size_t)r;
+		if (n + 1 == cap) {
+			char *b = realloc(buf, cap * 2);
+
+			if (!b) {
+				err = ENOMEM;
+				goto out;
+			}
+			buf = b;
+			cap *= 2;
+		}
+	}
+	if (r < 0)
+		err = errno;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (err) {
+		free(buf);
+		errno = err;
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* The maps of a live thread of pid other than the main one; NULL if none has any. */
+static char *other_thread_maps(const char *proc_root, uint32_t pid, size_t *len)
+{
+	char path[PATH_MAX], *text = NULL;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/%u/task", proc_root, pid);
+	d = opendir(path);
+	if (!d)
+		return NULL;
+	while (!text && (de = readdir(d))) {
+		uint32_t tid;
+
+		if (!parse_id(de->d_name, &tid) || tid == pid)
+			continue;
+		snprintf(path, sizeof(path), "%s/%u/task/%u/maps", proc_root, pid, tid);
+		text = read_all(path, len);
+		if (text && !*len) {
+			free(text);
+			text = NULL;
+		}
+	}
+	closedir(d);
+	return text;
+}
+
+struct procfs_maps *procfs__read_maps(const char *proc_root, uint32_t pid)
+{
+	char path[PATH_MAX], *text, *other;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/%u/maps", proc_root, pid);
+	text = read_all(path, &len);
+	if (!text)
+		return NULL;
+	if (!len && (other = other_thread_maps(proc_root, pid, &len))) {
+		free(text);
+		text = other;
+	}
+	return parse_maps_owned(text);
 }
 
 int procfs__map_of(const char *proc_root, uint32_t pid, uint64_t addr, struct map_id *out)
 {
-	struct map_query q = { .addr = addr };
+	struct procfs_maps *m = procfs__read_maps(proc_root, pid);
+	const struct procfs_map *e = procfs__maps_find(m, addr);
 
-	if (!maps_find(proc_root, pid, map_holds, &q))
-		return -ENOENT;
-	*out = q.id;
-	return 0;
-}
-
-static bool map_is(uint64_t start, uint64_t end, const struct map_id *id, void *ctx)
-{
-	const struct map_id *want = ctx;
-
-	return id->inode && id->inode == want->inode && id->dev == want->dev;
+	if (e)
+		*out = e->id;
+	procfs__maps_free(m);
+	return e ? 0 : -ENOENT;
 }
 
 bool procfs__maps_object(const char *proc_root, uint32_t pid, const struct map_id *id)
 {
-	return maps_find(proc_root, pid, map_is, (void *)id);
+	struct procfs_maps *m = procfs__read_maps(proc_root, pid);
+	bool found = false;
+
+	for (size_t i = 0; m && i < m->nr && !found; i++)
+		found = m->maps[i].id.inode && m->maps[i].id.inode == id->inode &&
+			m->maps[i].id.dev == id->dev;
+	procfs__maps_free(m);
+	return found;
+}
+
+int procfs__parse_syscall_sp(const char *buf, uint64_t *sp)
+{
+	const char *f[9];
+	int n = 0;
+	char *end;
+
+	if (strncmp(buf, "running", 7) == 0)
+		return -EAGAIN;
+	/* the fields: "NR A0 A1 A2 A3 A4 A5 SP PC", or "-1 SP PC" outside a syscall */
+	for (const char *p = buf; *p && n < 9;) {
+		while (*p == ' ')
+			p++;
+		if (!*p || *p == '\n')
+			break;
+		f[n++] = p;
+		while (*p && *p != ' ' && *p != '\n')
+			p++;
+	}
+	if (n != (strncmp(buf, "-1 ", 3) == 0 ? 3 : 9))
+		return -EINVAL;
+	if (strncmp(f[n - 2], "0x", 2) != 0)
+		return -EINVAL;
+	errno = 0;
+	*sp = strtoull(f[n - 2], &end, 16);
+	if (errno || end == f[n - 2] + 2 || (*end != ' ' && *end))
+		return -EINVAL;
+	return 0;
+}
+
+int procfs__parse_stat_kstkesp(const char *buf, uint64_t *sp)
+{
+	const char *p = strrchr(buf, ')');
+	unsigned long long v;
+	char *end;
+
+	if (!p)
+		return -EINVAL;
+	p++;
+	/* field 3 (state) follows ')'; skip fields 3..28 */
+	for (int field = 3; field < 29; field++) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			return -EINVAL;
+		while (*p && *p != ' ')
+			p++;
+	}
+	errno = 0;
+	v = strtoull(p, &end, 10);
+	if (errno || end == p)
+		return -EINVAL;
+	*sp = v;
+	return 0;
+}
+
+/*
+ * One thread's sp. /proc/PID/task/TID/syscall has it for a thread off the CPU
+ * (needs ptrace access, as tangle has). stat's kstkesp is zero for every live
+ * task since Linux 4.9 (commit 0a1eb2d474ed) unless it is exiting or dumping
+ * core; kept as a fallback for those.
+ */
+static bool thread_sp(const char *proc_root, uint32_t pid, uint32_t tid, uint64_t *sp)
+{
+	char path[PATH_MAX], buf[512];
+
+	snprintf(path, sizeof(path), "%s/%u/task/%u/syscall", proc_root, pid, tid);
+	if (read_small(path, buf, sizeof(buf)) > 0 && procfs__parse_syscall_sp(buf, sp) == 0 && *sp)
+		return true;
+	snprintf(path, sizeof(path), "%s/%u/task/%u/stat", proc_root, pid, tid);
+	return read_small(path, buf, sizeof(buf)) > 0 && procfs__parse_stat_kstkesp(buf, sp) == 0 &&
+	       *sp;
+}
+
+int procfs__thread_sps(const char *proc_root, uint32_t pid, struct procfs_sp **out)
+{
+	struct procfs_sp *sps = NULL;
+	char path[PATH_MAX];
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+
+	*out = NULL;
+	snprintf(path, sizeof(path), "%s/%u/task", proc_root, pid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		uint32_t tid;
+		uint64_t sp;
+
+		if (!parse_id(de->d_name, &tid) || !thread_sp(proc_root, pid, tid, &sp))
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? 2 * cap : 16;
+			struct procfs_sp *a = realloc(sps, ncap * sizeof(*a));
+
+			if (!a) {
+				free(sps);
+				closedir(d);
+				return -ENOMEM;
+			}
+			sps = a;
+			cap = ncap;
+		}
+		sps[n].tid = tid;
+		sps[n].sp = sp;
+		n++;
+	}
+	closedir(d);
+	*out = sps;
+	return (int)n;
 }

@@ -5,6 +5,7 @@
 #include "escape.h"
 #include "report.h"
 #include "stacks.h"
+#include "symbols.h"
 
 void format_duration(char *dst, size_t dstlen, uint64_t ns)
 {
@@ -27,18 +28,20 @@ static const struct stuck_member *member(const struct stuck_group *g, uint32_t t
 	return NULL;
 }
 
+/* "mutex 0x55d0c0a010a0 <lock_a in app>", or with the region: "mutex 0x7f12a000 (heap)". */
 static void lock_name(char *dst, size_t len, const struct stuck_member *mb,
 		      const struct names *names)
 {
-	const char *name = names && names->symbol ?
-				   names->symbol(mb->pid, mb->owner.lock_addr, names->ctx) :
-				   NULL;
-	char esc[256];
+	const struct addr_place *p =
+		names && names->place ? names->place(mb->pid, mb->owner.lock_addr, names->ctx) :
+					NULL;
+	char place[1024], esc[2048];
+	bool symbol = symbols__describe(p, place, sizeof(place));
 
-	if (name) {
-		term_escape(esc, sizeof(esc), name, strlen(name));
-		snprintf(dst, len, "%s 0x%" PRIx64 " <%s>", lock_kind_name(mb->owner.kind),
-			 mb->owner.lock_addr, esc);
+	if (place[0]) {
+		term_escape(esc, sizeof(esc), place, strlen(place));
+		snprintf(dst, len, "%s 0x%" PRIx64 " %s%s%s", lock_kind_name(mb->owner.kind),
+			 mb->owner.lock_addr, symbol ? "<" : "(", esc, symbol ? ">" : ")");
 	} else {
 		snprintf(dst, len, "%s 0x%" PRIx64, lock_kind_name(mb->owner.kind),
 			 mb->owner.lock_addr);
@@ -87,7 +90,7 @@ static void report_stack(FILE *out, const struct stack *st)
 static void report_member(FILE *out, const struct stuck_group *g, const struct stuck_member *mb,
 			  const struct names *names)
 {
-	char who[128], owner[128], lock[512], dur[32];
+	char who[128], owner[128], lock[2200], dur[32];
 
 	thread_name(who, sizeof(who), mb->tid, mb);
 	thread_name(owner, sizeof(owner), mb->owner.owner_tid, member(g, mb->owner.owner_tid));
@@ -135,7 +138,7 @@ void report__group(FILE *out, const struct stuck_group *g, const struct names *n
 	for (size_t i = 0; i < g->nr_members; i++)
 		report_member(out, g, &g->members[i], names);
 	if (g->kind == GROUP_DEADLOCK && ncycle) {
-		char name[128], lock[512];
+		char name[128], lock[2200];
 
 		fprintf(out, "\n  cycle: ");
 		for (size_t i = 0; i < ncycle; i++) {

@@ -8,6 +8,7 @@
 #include <strings.h>
 #include "hmap.h"
 #include "lockinfo.h"
+#include "symbols.h"
 #include "tui/snapshot.h"
 
 void snap_duration(char *buf, size_t len, uint64_t ns)
@@ -40,6 +41,17 @@ static bool is_blocked(uint8_t state)
 	return state == TANGLE_TS_SLEEPING || state == TANGLE_TS_DISK;
 }
 
+/* Where addr lives, described and made safe for a terminal; false (and "") when unknown. */
+static bool describe(char *buf, size_t len, snap_place_fn fn, void *ctx, uint32_t pid,
+		     uint64_t addr)
+{
+	char text[SNAP_PLACE_LEN];
+	bool symbol = symbols__describe(fn ? fn(pid, addr, ctx) : NULL, text, sizeof(text));
+
+	term_escape(buf, len, text, sizeof(text));
+	return symbol;
+}
+
 /* tid -> group id of every member of an active group */
 static struct hmap *group_index(const struct detector *d)
 {
@@ -57,10 +69,9 @@ static struct hmap *group_index(const struct detector *d)
 }
 
 static void fill_thread(struct thread_row *r, const struct thread *t, uint64_t now,
-			struct hmap *groups, snap_symbol_fn sym, void *ctx)
+			struct hmap *groups, snap_place_fn place, void *ctx)
 {
 	const struct lock_owner *o = thread__owner(t);
-	const char *name;
 
 	memset(r, 0, sizeof(*r));
 	r->pid = t->pid;
@@ -84,9 +95,7 @@ static void fill_thread(struct thread_row *r, const struct thread *t, uint64_t n
 			r->owner_tid = o->owner_tid;
 		r->owner_exited = o->state == OWNER_DEAD;
 	}
-	name = sym ? sym(t->pid, r->addr, ctx) : NULL;
-	if (name)
-		term_escape(r->symbol, sizeof(r->symbol), name, strlen(name));
+	r->place_is_symbol = describe(r->place, sizeof(r->place), place, ctx, t->pid, r->addr);
 }
 
 static void fill_procs(struct snapshot *s, const struct model *m)
@@ -158,7 +167,7 @@ out:
 }
 
 static void fill_locks(struct snapshot *s, const struct model *m, const struct snapshot *prev,
-		       snap_symbol_fn sym, void *ctx)
+		       snap_place_fn place, void *ctx)
 {
 	struct hmap *prev_idx = hmap__new(), *owners = hmap__new();
 	double dt = prev && s->ts_ns > prev->ts_ns ? (s->ts_ns - prev->ts_ns) / 1e9 : 0;
@@ -184,7 +193,6 @@ static void fill_locks(struct snapshot *s, const struct model *m, const struct s
 			const struct thread_row *w = hmap__get(owners, key_of(p->pid, f->addr));
 			uintptr_t pi = (uintptr_t)hmap__get(prev_idx, key_of(p->pid, f->addr));
 			uint64_t lock_addr = f->addr;
-			const char *name;
 
 			if (!f->waits && !f->waiting)
 				continue;
@@ -206,9 +214,8 @@ static void fill_locks(struct snapshot *s, const struct model *m, const struct s
 				if (o->pid == r->pid && r->waits >= o->waits)
 					r->contentions_per_s = (r->waits - o->waits) / dt;
 			}
-			name = sym ? sym(p->pid, lock_addr, ctx) : NULL;
-			if (name)
-				term_escape(r->symbol, sizeof(r->symbol), name, strlen(name));
+			r->place_is_symbol =
+				describe(r->place, sizeof(r->place), place, ctx, p->pid, lock_addr);
 			n++;
 		}
 	}
@@ -234,9 +241,9 @@ static void chain_append(char *buf, size_t len, const char *fmt, ...)
 }
 
 static void fill_group(struct group_row *r, const struct stuck_group *g, uint64_t now,
-		       snap_symbol_fn sym, void *ctx)
+		       snap_place_fn place, void *ctx)
 {
-	char comm[SNAP_NAME_LEN];
+	char comm[SNAP_NAME_LEN], where[SNAP_PLACE_LEN];
 
 	memset(r, 0, sizeof(*r));
 	r->id = g->id;
@@ -245,21 +252,16 @@ static void fill_group(struct group_row *r, const struct stuck_group *g, uint64_
 	r->nr_members = g->nr_members;
 	for (size_t i = 0; i < g->nr_members; i++) {
 		const struct stuck_member *mb = &g->members[i];
-		const char *name;
 
 		term_escape(comm, sizeof(comm), mb->comm, TANGLE_COMM_LEN);
 		chain_append(r->members, sizeof(r->members), "%s%u", i ? "," : "", mb->tid);
 		if (!mb->in_cycle)
 			continue;
-		name = sym ? sym(mb->pid, mb->owner.lock_addr, ctx) : NULL;
+		describe(where, sizeof(where), place, ctx, mb->pid, mb->owner.lock_addr);
 		chain_append(r->chain, sizeof(r->chain), "%u (%s) --%s 0x%" PRIx64, mb->tid, comm,
 			     lock_kind_name(mb->owner.kind), mb->owner.lock_addr);
-		if (name) {
-			char esc[SNAP_SYM_LEN];
-
-			term_escape(esc, sizeof(esc), name, strlen(name));
-			chain_append(r->chain, sizeof(r->chain), "(%s)", esc);
-		}
+		if (where[0])
+			chain_append(r->chain, sizeof(r->chain), "(%s)", where);
 		chain_append(r->chain, sizeof(r->chain), "--> ");
 		if (g->kind == GROUP_ABANDONED)
 			chain_append(r->chain, sizeof(r->chain), "exited %u; ",
@@ -272,8 +274,8 @@ static void fill_group(struct group_row *r, const struct stuck_group *g, uint64_
 }
 
 struct snapshot *snapshot__take(const struct model *m, const struct detector *d,
-				const struct snapshot *prev, uint64_t now, snap_symbol_fn sym,
-				void *sym_ctx)
+				const struct snapshot *prev, uint64_t now, snap_place_fn place,
+				void *place_ctx)
 {
 	struct snapshot *s = calloc(1, sizeof(*s));
 	struct hmap *groups = NULL;
@@ -308,16 +310,16 @@ struct snapshot *snapshot__take(const struct model *m, const struct detector *d,
 	}
 	it = 0;
 	for (size_t n = 0; (t = model__next_thread(m, &it)) && n < s->nr_threads; n++) {
-		fill_thread(&s->threads[n], t, now, groups, sym, sym_ctx);
+		fill_thread(&s->threads[n], t, now, groups, place, place_ctx);
 		s->running += t->state == TANGLE_TS_RUNNING;
 		s->runnable += t->state == TANGLE_TS_RUNNABLE;
 		s->blocked += is_blocked(t->state);
 	}
 	fill_procs(s, m);
 	aggregate_procs(s, m, now);
-	fill_locks(s, m, prev, sym, sym_ctx);
+	fill_locks(s, m, prev, place, place_ctx);
 	for (size_t i = 0; i < s->nr_groups; i++)
-		fill_group(&s->groups[i], detector__group(d, i), now, sym, sym_ctx);
+		fill_group(&s->groups[i], detector__group(d, i), now, place, place_ctx);
 	hmap__free(groups);
 	return s;
 }

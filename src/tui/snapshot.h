@@ -2,7 +2,7 @@
 /*
  * What the dashboard shows, taken from the model at one instant: flat rows
  * per view, with every derived figure computed and every string already made
- * safe for a terminal. Plain C without curses or I/O (lock names come through
+ * safe for a terminal. Plain C without curses or I/O (lock places come through
  * a callback), so views only draw and tests can check the figures.
  */
 #ifndef TANGLE_TUI_SNAPSHOT_H
@@ -16,7 +16,7 @@
 #include "model.h"
 
 #define SNAP_NAME_LEN 64 /* escaped comm */
-#define SNAP_SYM_LEN 96
+#define SNAP_PLACE_LEN 160 /* escaped "lock_a in app" or region, see symbols__describe() */
 
 enum view_id {
 	VIEW_PROCESSES,
@@ -44,7 +44,8 @@ struct thread_row {
 	bool waiting;
 	enum lock_kind kind;
 	uint64_t addr; /* the lock object when known, else the futex word */
-	char symbol[SNAP_SYM_LEN];
+	char place[SNAP_PLACE_LEN]; /* where it lives: "lock_a in app", "heap", or "" */
+	bool place_is_symbol; /* place names an ELF symbol, not a region */
 	uint32_t owner_tid; /* 0: none known */
 	bool owner_exited;
 	bool has_timeout;
@@ -59,7 +60,8 @@ struct lock_row {
 	uint32_t pid;
 	uint64_t addr;
 	enum lock_kind kind;
-	char symbol[SNAP_SYM_LEN];
+	char place[SNAP_PLACE_LEN];
+	bool place_is_symbol;
 	uint32_t owner_tid;
 	uint32_t waiters;
 	double contentions_per_s;
@@ -91,15 +93,16 @@ struct snapshot {
 	uint32_t running, runnable, blocked;
 };
 
-typedef const char *(*snap_symbol_fn)(uint32_t pid, uint64_t addr, void *ctx);
+/* Where addr lives in pid (symbols.h), or NULL; valid until the next call. */
+typedef const struct addr_place *(*snap_place_fn)(uint32_t pid, uint64_t addr, void *ctx);
 
 /*
  * Take a snapshot. prev (may be NULL) is the previous snapshot, for rates.
  * Returns NULL and sets errno on failure.
  */
 struct snapshot *snapshot__take(const struct model *m, const struct detector *d,
-				const struct snapshot *prev, uint64_t now, snap_symbol_fn sym,
-				void *sym_ctx);
+				const struct snapshot *prev, uint64_t now, snap_place_fn place,
+				void *place_ctx);
 void snapshot__free(struct snapshot *s);
 
 /* Columns, shared by drawing and sorting: one table per view. */

@@ -76,12 +76,15 @@ static const char *state_word(uint8_t st)
 	return st < ARRAY_SIZE(w) ? w[st] : "?";
 }
 
-static void lock_text(char *buf, size_t len, uint64_t addr, const char *symbol)
+/* "0x55d0c0a010a0 lock_a in app", or with a region "0x7f12a000 (heap)". */
+static void lock_text(char *buf, size_t len, uint64_t addr, const char *place, bool is_symbol)
 {
-	if (symbol[0])
-		snprintf(buf, len, "0x%" PRIx64 " %s", addr, symbol);
-	else
+	if (!place[0])
 		snprintf(buf, len, "0x%" PRIx64, addr);
+	else if (is_symbol)
+		snprintf(buf, len, "0x%" PRIx64 " %s", addr, place);
+	else
+		snprintf(buf, len, "0x%" PRIx64 " (%s)", addr, place);
 }
 
 static void proc_cell(const struct proc_row *r, size_t col, char *buf, size_t len)
@@ -162,7 +165,7 @@ static void thread_cell(const struct thread_row *r, size_t col, char *buf, size_
 		if (!r->waiting)
 			snprintf(buf, len, "%s", "");
 		else
-			lock_text(buf, len, r->addr, r->symbol);
+			lock_text(buf, len, r->addr, r->place, r->place_is_symbol);
 	}
 }
 
@@ -205,7 +208,7 @@ static void lock_cell(const struct lock_row *r, size_t col, char *buf, size_t le
 		dur_or_dash(buf, len, r->max_ns);
 		break;
 	default:
-		lock_text(buf, len, r->addr, r->symbol);
+		lock_text(buf, len, r->addr, r->place, r->place_is_symbol);
 	}
 }
 

@@ -25,6 +25,7 @@
 #include "report.h"
 #include "session.h"
 #include "stacks.h"
+#include "symbols.h"
 #include "tui/curses.h"
 #include "tui/snapshot.h"
 
@@ -45,7 +46,9 @@ enum tone {
 	TONE_MAX,
 };
 
-#define SYMCACHE_MAX 4096
+#define PLACECACHE_MAX 4096
+#define PLACE_TTL_NS (5 * 1000000000ull)
+#define PLACE_ELF_TTL_NS (60 * 1000000000ull)
 
 static const double refresh_steps[] = { 0.2, 0.5, 1, 2, 5, 10 };
 
@@ -72,7 +75,7 @@ struct top {
 	uint64_t last_events;
 	double events_per_s;
 	char host[64];
-	struct hmap *symcache; /* (pid, addr) -> char * or (void *)1 for none */
+	struct hmap *placecache; /* (pid, addr) -> struct place_entry */
 };
 
 static struct top *the_top; /* for the atexit handler only */
@@ -199,38 +202,108 @@ static int put_fmt(int y, int x, attr_t attr, const char *fmt, ...)
 	return w;
 }
 
-/* ---- symbols, cached: reading ELF files on every refresh would be the cost of the dashboard */
+/*
+ * ---- lock places, cached: reading maps and ELF files on every refresh would be the cost of
+ * the dashboard. Entries expire, so that a stack that became another thread's, a running
+ * thread's stack (anonymous memory until it blocks) or a pid reused by another program are
+ * named right again soon; a place in an ELF file, the costly lookup, lives longer.
+ */
 
-static const char *cached_symbol(uint32_t pid, uint64_t addr, void *ctx)
+struct place_entry {
+	uint32_t pid;
+	uint64_t addr;
+	uint64_t at_ns;
+	bool known;
+	struct addr_place place; /* its strings follow the entry */
+};
+
+static char *place_copy(char **to, const char *s)
 {
-	struct top *t = ctx;
-	uint64_t key = (addr * 0x9e3779b97f4a7c15ULL) ^ pid;
-	const char *name;
-	void *hit;
+	char *at = *to;
 
-	if (!t->symcache)
+	if (!s)
 		return NULL;
-	hit = hmap__get(t->symcache, key);
-	if (hit)
-		return hit == (void *)1 ? NULL : hit;
-	if (hmap__len(t->symcache) >= SYMCACHE_MAX)
-		return NULL;
-	name = session__symbol(pid, addr, NULL);
-	hit = name ? strdup(name) : NULL;
-	hmap__set(t->symcache, key, hit ? hit : (void *)1);
-	return hit;
+	strcpy(at, s);
+	*to += strlen(s) + 1;
+	return at;
 }
 
-static void symcache_free(struct hmap *h)
+static struct place_entry *place_entry_new(uint32_t pid, uint64_t addr, uint64_t now,
+					   const struct addr_place *p)
 {
-	void *v;
-	size_t it = 0;
+	size_t len = sizeof(struct place_entry);
+	struct place_entry *e;
+	char *to;
 
+	if (p)
+		len += (p->symbol ? strlen(p->symbol) + 1 : 0) +
+		       (p->module ? strlen(p->module) + 1 : 0) +
+		       (p->region ? strlen(p->region) + 1 : 0);
+	e = calloc(1, len);
+	if (!e)
+		return NULL;
+	e->pid = pid;
+	e->addr = addr;
+	e->at_ns = now;
+	e->known = p;
+	if (p) {
+		to = (char *)(e + 1);
+		e->place.symbol = place_copy(&to, p->symbol);
+		e->place.module = place_copy(&to, p->module);
+		e->place.region = place_copy(&to, p->region);
+	}
+	return e;
+}
+
+static void placecache_clear(struct hmap *h)
+{
+	uint64_t *keys = malloc(hmap__len(h) * sizeof(*keys) + 1);
+	size_t it = 0, n = 0;
+	uint64_t key;
+	void *v;
+
+	while (hmap__next(h, &it, &key, &v)) {
+		free(v);
+		if (keys)
+			keys[n++] = key;
+	}
+	for (size_t i = 0; i < n; i++)
+		hmap__del(h, keys[i]);
+	free(keys);
+}
+
+static const struct addr_place *cached_place(uint32_t pid, uint64_t addr, void *ctx)
+{
+	struct top *t = ctx;
+	uint64_t key = (addr * 0x9e3779b97f4a7c15ULL) ^ pid, now = now_ns();
+	struct place_entry *e;
+
+	if (!t->placecache)
+		return NULL;
+	e = hmap__get(t->placecache, key);
+	if (e && (e->pid != pid || e->addr != addr ||
+		  now - e->at_ns > (e->place.module ? PLACE_ELF_TTL_NS : PLACE_TTL_NS))) {
+		hmap__del(t->placecache, key);
+		free(e);
+		e = NULL;
+	}
+	if (!e) {
+		if (hmap__len(t->placecache) >= PLACECACHE_MAX)
+			placecache_clear(t->placecache);
+		e = place_entry_new(pid, addr, now, session__place(pid, addr, NULL));
+		if (!e || hmap__set(t->placecache, key, e)) {
+			free(e);
+			return NULL;
+		}
+	}
+	return e->known ? &e->place : NULL;
+}
+
+static void placecache_free(struct hmap *h)
+{
 	if (!h)
 		return;
-	while (hmap__next(h, &it, NULL, &v))
-		if (v != (void *)1)
-			free(v);
+	placecache_clear(h);
 	hmap__free(h);
 }
 
@@ -301,7 +374,7 @@ static void take_snapshot(struct top *t)
 	uint64_t now = now_ns();
 	struct snapshot *snap;
 
-	snap = snapshot__take(s->model, s->detector, t->snap, now, cached_symbol, t);
+	snap = snapshot__take(s->model, s->detector, t->snap, now, cached_place, t);
 	if (!snap)
 		return;
 	if (t->last_snap_ns && now > t->last_snap_ns)
@@ -475,7 +548,7 @@ static void stack_lines(struct top *t, const struct thread_row *r, int row, int 
 {
 	struct names n = session__names(&t->session);
 	const struct stack *st = n.stack(r->pid, r->tid, r->wait.since_ns, n.ctx);
-	char fn[SNAP_SYM_LEN * 2], where[300];
+	char fn[192], where[300];
 
 	if (!st || !st->nr_user) {
 		if (row < end)
@@ -505,6 +578,17 @@ static void stack_lines(struct top *t, const struct thread_row *r, int row, int 
 	}
 }
 
+/* As in the text report: "mutex 0x55d0c0a010a0 <lock_a in app>", "mutex 0x7f12a000 (heap)". */
+static void detail_lock(char *buf, size_t len, enum lock_kind kind, uint64_t addr,
+			const char *place, bool is_symbol)
+{
+	if (!place[0])
+		snprintf(buf, len, "%s 0x%" PRIx64, lock_kind_name(kind), addr);
+	else
+		snprintf(buf, len, "%s 0x%" PRIx64 " %s%s%s", lock_kind_name(kind), addr,
+			 is_symbol ? "<" : "(", place, is_symbol ? ">" : ")");
+}
+
 static void detail_thread(struct top *t, const struct thread_row *r, int y, int h)
 {
 	char dur[32], line[512];
@@ -522,8 +606,7 @@ static void detail_thread(struct top *t, const struct thread_row *r, int y, int 
 		futex_op_name(r->wait.sys, r->wait.op), r->wait.addr,
 		r->has_timeout ? ", with a timeout" : ", no timeout");
 	if (r->owner.checked_ns) {
-		snprintf(line, sizeof(line), "%s 0x%" PRIx64 "%s%s%s", lock_kind_name(r->kind),
-			 r->addr, r->symbol[0] ? " <" : "", r->symbol, r->symbol[0] ? ">" : "");
+		detail_lock(line, sizeof(line), r->kind, r->addr, r->place, r->place_is_symbol);
 		put_fmt(row++, 3, tone(t, TONE_NORMAL), "lock: %s%s", line,
 			r->owner.pshared ? " (process-shared)" : "");
 		if (r->owner.state == OWNER_LIVE)
@@ -583,12 +666,12 @@ static void draw_detail(struct top *t, int y, int h)
 	}
 	case VIEW_LOCKS: {
 		const struct lock_row *l = &s->locks[row];
-		char tot[32], mx[32];
+		char tot[32], mx[32], line[SNAP_PLACE_LEN + 64];
 
 		snap_duration(tot, sizeof(tot), l->total_ns);
 		snap_duration(mx, sizeof(mx), l->max_ns);
-		put_fmt(y + 1, 1, tone(t, TONE_HEADER), "%s 0x%" PRIx64 " %s in pid %u",
-			lock_kind_name(l->kind), l->addr, l->symbol, l->pid);
+		detail_lock(line, sizeof(line), l->kind, l->addr, l->place, l->place_is_symbol);
+		put_fmt(y + 1, 1, tone(t, TONE_HEADER), "%s, pid %u", line, l->pid);
 		put_fmt(y + 2, 3, tone(t, TONE_NORMAL),
 			"%u waiting now; %" PRIu64 " waits, %s in total, longest %s", l->waiters,
 			l->waits, tot, mx);
@@ -994,7 +1077,7 @@ int cmd_top(int argc, char **argv)
 	t.sort_col[VIEW_LOCKS] = 3;
 	t.sort_desc[VIEW_LOCKS] = true;
 	gethostname(t.host, sizeof(t.host) - 1);
-	t.symcache = hmap__new();
+	t.placecache = hmap__new();
 	the_top = &t;
 	hooks.ctx = &t;
 	s->extra_signal = SIGWINCH;
@@ -1011,6 +1094,6 @@ int cmd_top(int argc, char **argv)
 	session__close(s);
 	snapshot__free(t.snap);
 	free(t.visible);
-	symcache_free(t.symcache);
+	placecache_free(t.placecache);
 	return err ? 1 : 0;
 }

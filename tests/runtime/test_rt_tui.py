@@ -117,7 +117,8 @@ def test_stuck_group(top, fixture_proc):
     assert row["N"] == "2", f"N cell {row['N']!r}\n{scr}"
     chain = row["WAIT-FOR CHAIN"]
     assert str(a) in chain and str(b) in chain, f"chain {chain!r} lacks {a} or {b}\n{scr}"
-    assert "(lock_a)" in chain or "(lock_b)" in chain, f"chain {chain!r} names no lock\n{scr}"
+    assert "(lock_a in stuck_abba)" in chain or "(lock_b in stuck_abba)" in chain, \
+        f"chain {chain!r} names no lock\n{scr}"
     assert "Stuck 1 group, 2 threads" in scr.summary, scr
 
     # the whole chain, one hop per line, in the detail pane
@@ -132,8 +133,9 @@ def test_stuck_group(top, fixture_proc):
         tid = int(hop.split()[0])
         w = waits.get(tid)
         assert w, f"hop {hop!r} starts with a non-member\n{scr}"
-        assert f"--mutex {w['addr']}({w['lock']})-->" in hop, \
-            f"hop {hop!r}: expected --mutex {w['addr']}({w['lock']})--> ({w})\n{scr}"
+        assert f"--mutex {w['addr']}({w['lock']} in stuck_abba)-->" in hop, \
+            f"hop {hop!r}: expected --mutex {w['addr']}({w['lock']} in stuck_abba)--> " \
+            f"({w})\n{scr}"
     assert int(hops[1].split()[0]) == waits[int(hops[0].split()[0])]["owner_tid"], scr
     assert hops[2].split()[0] == hops[0].split()[0] and "-->" not in hops[2], \
         f"the chain must close on its first thread\n{scr}"
@@ -149,7 +151,8 @@ def test_stuck_group(top, fixture_proc):
         assert r["OWNER"] == str(w["owner_tid"]), f"OWNER of {tid}: {r}\n{scr}"
         assert r["STUCK"] == gid, f"STUCK of {tid}: {r} (group {gid})\n{scr}"
         assert r["KIND"] == "mutex", f"KIND of {tid}: {r}\n{scr}"
-        assert r["WAITS ON"] == f"{w['addr']} {w['lock']}", f"WAITS ON of {tid}: {r}\n{scr}"
+        assert r["WAITS ON"] == f"{w['addr']} {w['lock']} in stuck_abba", \
+            f"WAITS ON of {tid}: {r}\n{scr}"
         assert r["PID"] == str(fx.pid), r
     for tid in stuck["others"]:
         assert rows[tid]["STUCK"] == "" and rows[tid]["OWNER"] == "-", \
@@ -376,7 +379,7 @@ def test_detail_pane(top, fixture_proc):
     assert d[0].startswith(f'thread {tid} "abba-'), scr
     assert d[0].endswith(f"of pid {fx.pid}, sleeping"), scr
     assert "in futex wait" in d[1] and "no timeout" in d[1], scr
-    assert f"lock: mutex {w['addr']} <{w['lock']}>" in d[2], scr
+    assert f"lock: mutex {w['addr']} <{w['lock']} in stuck_abba>" in d[2], scr
     assert d[3] == f"held by thread {w['owner_tid']} (pid {fx.pid})", scr
     assert d[4].startswith("member of stuck group G"), scr
     comm = selected_row(scr, "threads")["COMM"]
@@ -453,8 +456,10 @@ def test_hostile_names(top, fixture_proc):
     scr = t.wait(lambda s: s if s.detail() and len(s.detail()) >= 4 else None,
                  what="the group's detail pane")
     hops = "\n".join(scr.detail())
-    assert rf"{bad} (\xff\xfe\xc0\x80ok) --mutex {ready['lock_2']}(lock_2)-->" in hops, scr
-    assert rf"{c1} (\xc2\x9b31mc1\x9b0m) --mutex {ready['lock_1']}(lock_1)-->" in hops, scr
+    assert rf"{bad} (\xff\xfe\xc0\x80ok) --mutex {ready['lock_2']}(lock_2 in tui_names)-->" \
+        in hops, scr
+    assert rf"{c1} (\xc2\x9b31mc1\x9b0m) --mutex {ready['lock_1']}(lock_1 in tui_names)-->" \
+        in hops, scr
     t.keys("Enter")
     # the process name in view 1
     scr = t.view("processes")

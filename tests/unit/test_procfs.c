@@ -288,6 +288,122 @@ TEST(futex_wait_of_other_syscalls)
 	no_wait(procfs__futex_wait_of(456, args, &w), &w, "futex_requeue (456)");
 }
 
+/* ---- /proc/PID/maps ---------------------------------------------------- */
+
+TEST(parse_maps_line)
+{
+	char line[256];
+	struct procfs_map m;
+
+	snprintf(line, sizeof(line), "%s",
+		 "7f34ed139000-7f34ed13b000 rw-p 001d3000 fe:00 326269                     "
+		 "/usr/lib/x86_64-linux-gnu/libc.so.6\n");
+	if (ASSERT_OK(procfs__parse_maps_line(line, &m), "file")) {
+		ASSERT_TRUE(m.start == 0x7f34ed139000ULL && m.end == 0x7f34ed13b000ULL, "range");
+		ASSERT_EQ(m.offset, 0x1d3000, "offset");
+		ASSERT_TRUE(m.id.dev == (0xfeULL << 32 | 0), "dev");
+		ASSERT_EQ(m.id.inode, 326269, "inode");
+		ASSERT_TRUE(m.read && m.write && !m.exec && !m.shared, "perms");
+		ASSERT_STREQ(m.path, "/usr/lib/x86_64-linux-gnu/libc.so.6", "path, no newline");
+	}
+	snprintf(line, sizeof(line), "%s", "7f34dc000000-7f34dc021000 rw-p 00000000 00:00 0 \n");
+	if (ASSERT_OK(procfs__parse_maps_line(line, &m), "anonymous"))
+		ASSERT_STREQ(m.path, "", "no path");
+	snprintf(line, sizeof(line), "%s", "7f34dc021000-7f34e0000000 ---p 00000000 00:00 0");
+	if (ASSERT_OK(procfs__parse_maps_line(line, &m), "no trailing space"))
+		ASSERT_TRUE(!m.read && !m.write && !m.exec && m.path[0] == '\0', "PROT_NONE");
+	snprintf(line, sizeof(line), "%s",
+		 "7fb377841000-7fb377842000 rw-s 00001000 00:1b 2  /dev/shm/a b (deleted)\n");
+	if (ASSERT_OK(procfs__parse_maps_line(line, &m), "shared, spaces in the name")) {
+		ASSERT_TRUE(m.shared, "shared");
+		ASSERT_STREQ(m.path, "/dev/shm/a b (deleted)", "path with spaces");
+		ASSERT_TRUE(m.id.dev == 0x1b, "dev 00:1b");
+	}
+
+	static const char *const bad[] = {
+		"",
+		"garbage",
+		"7f00-7e00 rw-p 00000000 00:00 0", /* end before start */
+		"7f00-7f00 rw-p 00000000 00:00 0", /* empty */
+		"7f00-8f00 rw-p 00000000 00:00", /* no inode */
+		"7f00-8f00 rw-p 00000000 00:00 0x", /* junk after the inode */
+		"7f00-8f00 rw 00000000 00:00 0 [heap]", /* short perms */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char what[64];
+
+		snprintf(line, sizeof(line), "%s", bad[i]);
+		snprintf(what, sizeof(what), "bad[%zu]", i);
+		ASSERT_EQ(procfs__parse_maps_line(line, &m), -EINVAL, what);
+	}
+}
+
+TEST(parse_maps)
+{
+	static const char text[] = "1000-2000 r--p 00000000 08:01 11 /bin/app\n"
+				   "not a maps line\n"
+				   "\n"
+				   "3000-5000 rw-p 00000000 00:00 0 [heap]\n"
+				   "2800-2900 rw-p 00000000 00:00 0 \n" /* out of order: dropped */
+				   "5000-6000 rw-p 00000000 00:00 0 "; /* no final newline */
+	struct procfs_maps *m = procfs__parse_maps(text, sizeof(text) - 1);
+
+	if (!ASSERT_TRUE(m, "parse"))
+		return;
+	if (ASSERT_EQ(m->nr, 3, "three mappings")) {
+		ASSERT_STREQ(m->maps[0].path, "/bin/app", "first");
+		ASSERT_STREQ(m->maps[1].path, "[heap]", "second");
+		ASSERT_TRUE(m->maps[2].start == 0x5000, "last line without newline");
+	}
+	ASSERT_TRUE(procfs__maps_find(m, 0x1000) == &m->maps[0], "start is inside");
+	ASSERT_TRUE(procfs__maps_find(m, 0x1fff) == &m->maps[0], "end - 1 is inside");
+	ASSERT_TRUE(procfs__maps_find(m, 0x2000) == NULL, "end is outside");
+	ASSERT_TRUE(procfs__maps_find(m, 0x2850) == NULL, "the dropped line maps nothing");
+	ASSERT_TRUE(procfs__maps_find(m, 0x4000) == &m->maps[1], "heap");
+	ASSERT_TRUE(procfs__maps_find(m, 0x5000) == &m->maps[2], "adjacent mapping");
+	ASSERT_TRUE(procfs__maps_find(m, 0x0) == NULL, "below all");
+	ASSERT_TRUE(procfs__maps_find(m, UINT64_MAX) == NULL, "above all");
+	ASSERT_TRUE(procfs__maps_find(NULL, 0x1000) == NULL, "no maps");
+	procfs__maps_free(m);
+
+	m = procfs__parse_maps("", 0);
+	if (ASSERT_TRUE(m, "empty text"))
+		ASSERT_EQ(m->nr, 0, "no mappings");
+	procfs__maps_free(m);
+	procfs__maps_free(NULL);
+}
+
+TEST(parse_syscall_sp)
+{
+	uint64_t sp = 0;
+
+	ASSERT_OK(procfs__parse_syscall_sp("202 0x7f00 0x80 0x2 0x0 0x0 0x0 0x7ffd1230 0x7f11\n",
+					   &sp),
+		  "in a syscall");
+	ASSERT_TRUE(sp == 0x7ffd1230, "sp: second to last");
+	ASSERT_OK(procfs__parse_syscall_sp("-1 0x7ffd4560 0x7f11", &sp), "outside a syscall");
+	ASSERT_TRUE(sp == 0x7ffd4560, "sp of -1 SP PC");
+	ASSERT_EQ(procfs__parse_syscall_sp("running\n", &sp), -EAGAIN, "running");
+	ASSERT_EQ(procfs__parse_syscall_sp("", &sp), -EINVAL, "empty");
+	ASSERT_EQ(procfs__parse_syscall_sp("202 0x1 0x2", &sp), -EINVAL, "too few fields");
+	ASSERT_EQ(procfs__parse_syscall_sp("-1 7ffd 0x7f11", &sp), -EINVAL, "not hex");
+	ASSERT_EQ(procfs__parse_syscall_sp("-1 0xzz 0x7f11", &sp), -EINVAL, "bad hex");
+}
+
+TEST(parse_stat_kstkesp)
+{
+	/* fields 28 (startstack), 29 (kstkesp), 30 (kstkeip) are 1000, 2000, 3000 */
+	static const char line[] =
+		"77 (a) b) c) S 1 77 77 0 -1 4194560 120 0 0 0 5 3 0 0 20 0 2 0 12345 1000000 "
+		"200 18446744073709551615 1 1 1000 2000 3000 0 0 0 0 0 0 0 17 3 0 0 0 0 0\n";
+	uint64_t sp = 0;
+
+	ASSERT_OK(procfs__parse_stat_kstkesp(line, &sp), "stat");
+	ASSERT_EQ(sp, 2000, "field 29");
+	ASSERT_EQ(procfs__parse_stat_kstkesp("77 (a) S 1 2 3", &sp), -EINVAL, "short");
+	ASSERT_EQ(procfs__parse_stat_kstkesp("no parens", &sp), -EINVAL, "no comm");
+}
+
 /* ---- a fake proc tree ------------------------------------------------- */
 
 struct fake {
@@ -651,6 +767,61 @@ TEST(read_thread_fake)
 	ASSERT_TRUE(procfs__pid_exists(fk.root, 200), "200 exists");
 	ASSERT_FALSE(procfs__pid_exists(fk.root, 999), "999 does not");
 out:
+	fake__destroy(&fk);
+}
+
+/* Stack pointers of the fake pid 100: every thread with a syscall line but the running one. */
+TEST(thread_sps_fake)
+{
+	static const uint32_t want[] = { 100, 103, 104, 105, 107, 108 };
+	struct fake fk = { "" };
+	struct procfs_sp *sps = NULL;
+	bool seen[sizeof(want) / sizeof(want[0])] = { false };
+	int n;
+
+	if (!fake__build(&fk))
+		goto out;
+	n = procfs__thread_sps(fk.root, 100, &sps);
+	if (!ASSERT_EQ(n, 6, "six threads with an sp"))
+		goto out;
+	for (int i = 0; i < n; i++) {
+		ASSERT_TRUE(sps[i].sp == 0x7ffd0000, "sp");
+		for (size_t j = 0; j < sizeof(want) / sizeof(want[0]); j++)
+			seen[j] |= sps[i].tid == want[j];
+	}
+	for (size_t j = 0; j < sizeof(want) / sizeof(want[0]); j++)
+		ASSERT_TRUE(seen[j], "each expected thread");
+	free(sps);
+	ASSERT_EQ(procfs__thread_sps(fk.root, 999, &sps), -ENOENT, "no such process");
+	ASSERT_TRUE(sps == NULL, "nothing returned");
+out:
+	free(sps);
+	fake__destroy(&fk);
+}
+
+/* The main thread exited: its maps are empty, another thread's are read. */
+TEST(read_maps_fake)
+{
+	struct fake fk = { "" };
+	struct procfs_maps *m = NULL;
+	struct map_id id;
+
+	if (!fake__build(&fk))
+		goto out;
+	if (!fake__puts(&fk, "500/maps", "") || !fake__puts(&fk, "500/task/500/maps", "") ||
+	    !fake__puts(&fk, "500/task/501/maps", "1000-2000 rw-s 00000000 00:01 77 /memfd:x\n") ||
+	    !fake__puts(&fk, "600/maps", "1000-2000 rw-s 00000000 00:01 77 /memfd:x\n"))
+		goto out;
+	m = procfs__read_maps(fk.root, 500);
+	if (ASSERT_TRUE(m, "read") && ASSERT_EQ(m->nr, 1, "from thread 501"))
+		ASSERT_STREQ(m->maps[0].path, "/memfd:x", "path");
+	ASSERT_OK(procfs__map_of(fk.root, 500, 0x1800, &id), "map_of");
+	ASSERT_EQ(id.inode, 77, "inode");
+	ASSERT_TRUE(procfs__maps_object(fk.root, 600, &id), "600 maps the object");
+	ASSERT_EQ(procfs__map_of(fk.root, 500, 0x2000, &id), -ENOENT, "unmapped");
+	ASSERT_TRUE(procfs__read_maps(fk.root, 999) == NULL && errno == ENOENT, "no process");
+out:
+	procfs__maps_free(m);
 	fake__destroy(&fk);
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include "detect.h"
 #include "model.h"
+#include "symbols.h"
 #include "tui/snapshot.h"
 #include "test.h"
 
@@ -48,18 +49,25 @@ static void on_group(const struct stuck_group *g, void *ctx)
 	(void)ctx;
 }
 
-static const char *symbol_of(uint32_t pid, uint64_t addr, void *ctx)
+/* Lock places as the session would give them: symbols without a module, one region. */
+static const struct addr_place *symbol_of(uint32_t pid, uint64_t addr, void *ctx)
 {
+	static const struct addr_place a = { .symbol = "lock_a" }, b = { .symbol = "lock_b" },
+				       evil = { .symbol = "evil\x1b[31m" },
+				       stack = { .region = "stack of thread 200" };
+
 	(void)ctx;
+	if (pid == 200)
+		return addr == CONDVAR ? &stack : NULL;
 	if (pid != 100)
 		return NULL;
 	switch (addr) {
 	case LOCK_A:
-		return "lock_a";
+		return &a;
 	case LOCK_B:
-		return "lock_b";
+		return &b;
 	case EVIL:
-		return "evil\x1b[31m";
+		return &evil;
 	default:
 		return NULL;
 	}
@@ -200,7 +208,8 @@ TEST(thread_rows)
 		ASSERT_EQ(r->owner_tid, 102, "101: owner");
 		ASSERT_EQ(r->kind, LOCK_MUTEX, "101: kind");
 		ASSERT_EQ(r->addr, LOCK_B, "101: lock");
-		ASSERT_STREQ(r->symbol, "lock_b", "101: symbol");
+		ASSERT_STREQ(r->place, "lock_b", "101: symbol");
+		ASSERT_TRUE(r->place_is_symbol, "101: a symbol");
 		ASSERT_EQ(r->wait_ns, 500 * MS, "101: waiting for 500 ms");
 		ASSERT_FALSE(r->owner_exited, "101: owner alive");
 	}
@@ -208,14 +217,14 @@ TEST(thread_rows)
 	if (ASSERT_TRUE(r, "row of 102")) {
 		ASSERT_EQ(r->group_id, gid, "102: in the group");
 		ASSERT_EQ(r->owner_tid, 101, "102: owner");
-		ASSERT_STREQ(r->symbol, "lock_a", "102: symbol");
+		ASSERT_STREQ(r->place, "lock_a", "102: symbol");
 	}
 	r = thread_row(s, 103);
 	if (ASSERT_TRUE(r, "row of 103")) {
 		ASSERT_EQ(r->group_id, 0, "103 waits on a running owner: not stuck");
 		ASSERT_EQ(r->owner_tid, 104, "103: owner");
 		ASSERT_EQ(r->kind, LOCK_MUTEX, "103: kind");
-		ASSERT_STREQ(r->symbol, "evil\\x1b[31m", "103: the symbol is escaped");
+		ASSERT_STREQ(r->place, "evil\\x1b[31m", "103: the symbol is escaped");
 	}
 	r = thread_row(s, 104);
 	if (ASSERT_TRUE(r, "row of 104")) {
@@ -230,6 +239,8 @@ TEST(thread_rows)
 		ASSERT_EQ(r->kind, LOCK_UNKNOWN, "201: no lock kind");
 		ASSERT_EQ(r->owner_tid, 0, "201: no owner");
 		ASSERT_EQ(r->group_id, 0, "201: not stuck");
+		ASSERT_STREQ(r->place, "stack of thread 200", "201: the region");
+		ASSERT_FALSE(r->place_is_symbol, "201: a region, not a symbol");
 	}
 	r = thread_row(s, 200);
 	if (ASSERT_TRUE(r, "row of 200"))
@@ -298,13 +309,13 @@ TEST(lock_rows)
 		ASSERT_EQ(l->waiters, 1, "lock_b: one waiter");
 		ASSERT_EQ(l->owner_tid, 102, "lock_b: held by 102");
 		ASSERT_EQ(l->kind, LOCK_MUTEX, "lock_b: kind");
-		ASSERT_STREQ(l->symbol, "lock_b", "lock_b: symbol");
+		ASSERT_STREQ(l->place, "lock_b", "lock_b: symbol");
 		ASSERT_TRUE(l->contentions_per_s == 0, "no rate without a previous snapshot");
 	}
 	l = lock_row(s, 200, LOCK_A);
 	if (ASSERT_TRUE(l, "pid 200's word at lock_a's address")) {
 		ASSERT_EQ(l->waiters, 1, "twin: one waiter");
-		ASSERT_STREQ(l->symbol, "", "twin: pid 100's symbol is not pid 200's");
+		ASSERT_STREQ(l->place, "", "twin: pid 100's symbol is not pid 200's");
 	}
 cleanup:
 	snapshot__free(s);
@@ -733,6 +744,8 @@ TEST(cells)
 	ASSERT_STREQ(cell, "-", "104: WAITING");
 	view__cell(s, VIEW_THREADS, i, 7, cell, sizeof(cell));
 	ASSERT_STREQ(cell, "", "104: STUCK");
+	view__cell(s, VIEW_THREADS, thread_index(s, 201), 8, cell, sizeof(cell));
+	ASSERT_STREQ(cell, "0x5000 (stack of thread 200)", "a region is in parentheses");
 	ASSERT_EQ(view__row_pid(s, VIEW_THREADS, i), 100, "row pid");
 	ASSERT_EQ(view__row_pid(s, VIEW_STUCK, 0), 0, "a group spans processes: no pid");
 	/* a small buffer is cut, and terminated */

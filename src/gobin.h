@@ -58,10 +58,10 @@ int gobin__func(const struct gobin *b, const char *name, uint64_t *entry, uint64
 
 struct gobin_frame {
 	const char *function; /* "main.(*T).run"; points into the binary's tables */
-	const char *file;     /* "/src/main.go"; "" if unknown */
-	int line;	      /* 0 if unknown */
-	uint64_t entry;	      /* entry of the physical function holding pc */
-	bool inlined;	      /* expanded from the inline tree of the next frame */
+	const char *file; /* "/src/main.go"; "" if unknown */
+	int line; /* 0 if unknown */
+	uint64_t entry; /* entry of the physical function holding pc */
+	bool inlined; /* expanded from the inline tree of the next frame */
 };
 
 /*

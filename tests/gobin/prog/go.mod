@@ -1,0 +1,3 @@
+module tangle/gobinprog
+
+go 1.22

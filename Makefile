@@ -45,9 +45,11 @@ CORE_SRCS := src/json.c src/hmap.c src/model.c src/decode.c src/procfs.c src/log
 	src/view_json.c src/futex.c src/escape.c src/lockinfo.c src/detect.c src/report.c src/owner.c \
 	src/symbols.c
 CORE_SRCS += src/tui/snapshot.c src/tui/table.c src/unwind.c src/ksyms.c src/folded.c
+# Go programs: binaries (gobin), runtime layouts, goroutines read from memory, their views
+CORE_SRCS += src/gobin.c src/golayout.c src/goproc.c src/vmread.c src/view_go.c
 # Only src/tui/top.c includes curses.
 APP_SRCS := $(CORE_SRCS) src/consumer.c src/loop.c src/opts.c src/session.c src/cmd_stream.c \
-	src/cmd_check.c src/cmd_run.c src/stacks.c src/tui/top.c src/main.c
+	src/cmd_check.c src/cmd_run.c src/cmd_goroutines.c src/stacks.c src/tui/top.c src/main.c
 CORE_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(CORE_SRCS))
 APP_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(APP_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(wildcard tests/unit/test_*.c))
@@ -104,6 +106,121 @@ $(OUTPUT)/fixtures/%: tests/fixtures/%.c tests/fixtures/fixture.h tests/fixtures
 unit: $(UNIT_BINS)
 fixtures: $(FIXTURES)
 
+# ---- Go fixtures (tests/go; owner: Go fixtures) ---------------------------
+# tests/go/NAME/ (package main) -> $(OUTPUT)/go/NAME/GOVERSION-VARIANT, for the
+# installed go (named by `go env GOVERSION`) and every toolchain in
+# GO_TOOLCHAINS, in four variants:
+#   plain         CGO_ENABLED=0: pure Go, internally linked (net uses its Go resolver)
+#   stripped      plain with -ldflags='-s -w': no .symtab, no DWARF
+#   cgo           CGO_ENABLED=1 -tags tanglecgo: externally linked, PT_TLS, a C call
+#   cgo-stripped  cgo with -ldflags='-s -w'
+# The stuck-goroutine fixtures (tests/go/stuck/PATTERN) are built for the
+# installed go only, plain: $(OUTPUT)/go/stuck/PATTERN/GOVERSION-plain; a
+# pattern without main.go is a test package, built with `go test -c -vet=off`
+# (testfatal calls t.Fatalf from a goroutine on purpose: vet would refuse it).
+# No -trimpath: the binaries keep real source paths, so tests compare file:line
+# with the sources (the "at:"/"spawn:" markers). Offline: GOPROXY=off (the
+# module has no dependencies; older toolchains are already in the module
+# cache), no VCS stamping, no workspace. Go's own build cache makes re-runs fast.
+GO_LOCAL_VERSION := $(shell $(GO) env GOVERSION 2>/dev/null)
+GO_FIXTURE_DIR := $(OUTPUT)/go
+GO_FIXTURE_NAMES := goroutines
+GO_VARIANTS := plain stripped cgo cgo-stripped
+GO_STUCK_NAMES := $(patsubst tests/go/stuck/%/,%,$(wildcard tests/go/stuck/*/))
+GO_SRCS := tests/go/go.mod $(shell find tests/go -name '*.go' 2>/dev/null)
+GO_BUILD_ENV = cd tests/go && GOFLAGS=-buildvcs=false GOPROXY=off GOWORK=off \
+	GOTOOLCHAIN=$(if $(filter $(GO_LOCAL_VERSION),$(1)),local,$(1))
+GO_VARIANT_ENV_plain := CGO_ENABLED=0
+GO_VARIANT_ENV_stripped := CGO_ENABLED=0
+GO_VARIANT_ENV_cgo := CGO_ENABLED=1
+GO_VARIANT_ENV_cgo-stripped := CGO_ENABLED=1
+GO_VARIANT_FLAGS_plain :=
+GO_VARIANT_FLAGS_stripped := -ldflags='-s -w'
+GO_VARIANT_FLAGS_cgo := -tags tanglecgo
+GO_VARIANT_FLAGS_cgo-stripped := -tags tanglecgo -ldflags='-s -w'
+
+# $(1) fixture, $(2) toolchain version, $(3) variant
+define go_fixture_rule
+$(GO_FIXTURE_DIR)/$(1)/$(2)-$(3): $(GO_SRCS)
+	$$(call msg,GO,$$@)
+	$(Q)mkdir -p $$(@D)
+	$(Q)$(call GO_BUILD_ENV,$(2)) $(GO_VARIANT_ENV_$(3)) $(GO) build $(GO_VARIANT_FLAGS_$(3)) \
+		-o $(CURDIR)/$$@ ./$(1)
+endef
+# $(1) stuck pattern
+define go_stuck_rule
+$(GO_FIXTURE_DIR)/stuck/$(1)/$(GO_LOCAL_VERSION)-plain: $(GO_SRCS)
+	$$(call msg,GO,$$@)
+	$(Q)mkdir -p $$(@D)
+	$(Q)$(call GO_BUILD_ENV,$(GO_LOCAL_VERSION)) CGO_ENABLED=0 $(GO) \
+		$(if $(wildcard tests/go/stuck/$(1)/main.go),build,test -c -vet=off) -o $(CURDIR)/$$@ \
+		./stuck/$(1)
+endef
+GO_FIXTURE_BINS := $(foreach n,$(GO_FIXTURE_NAMES),$(foreach t,$(GO_LOCAL_VERSION) $(GO_TOOLCHAINS),\
+	$(foreach v,$(GO_VARIANTS),$(GO_FIXTURE_DIR)/$(n)/$(t)-$(v))))
+GO_STUCK_BINS := $(foreach p,$(GO_STUCK_NAMES),$(GO_FIXTURE_DIR)/stuck/$(p)/$(GO_LOCAL_VERSION)-plain)
+$(foreach n,$(GO_FIXTURE_NAMES),$(foreach t,$(GO_LOCAL_VERSION) $(GO_TOOLCHAINS),\
+	$(foreach v,$(GO_VARIANTS),$(eval $(call go_fixture_rule,$(n),$(t),$(v))))))
+$(foreach p,$(GO_STUCK_NAMES),$(eval $(call go_stuck_rule,$(p))))
+
+.PHONY: gofixtures
+gofixtures: $(GO_FIXTURE_BINS) $(GO_STUCK_BINS)
+# ---- end of Go fixtures ----------------------------------------------------
+
+# ---- Go executables for src/gobin.c (tests/gobin; owner: gobin) -----------
+# tests/gobin/prog (module tangle/gobinprog, no dependencies) built by the
+# installed go and by every toolchain in GO_TOOLCHAINS, four ways each:
+#   plain      CGO_ENABLED=0, internally linked
+#   stripped   plain with -ldflags='-s -w' (no .symtab, no DWARF)
+#   pie        -buildmode=pie (ET_DYN, internally linked)
+#   cgo        CGO_ENABLED=1 -tags gobincgo (an import "C" file): external linker
+# -> $(OUTPUT)/gobin/prog-GOVERSION-VARIANT, plus the C driver that prints
+# what src/gobin.c reads from them. Offline like the Go fixtures above:
+# GOPROXY=off (the toolchains are in the module cache), -mod=mod, no VCS
+# stamping, no workspace; Go's default build cache makes re-runs fast.
+ifndef GO_LOCAL_VERSION
+GO_LOCAL_VERSION := $(shell $(GO) env GOVERSION 2>/dev/null)
+endif
+GOBIN_DIR := $(OUTPUT)/gobin
+GOBIN_VARIANTS := plain stripped pie cgo
+GOBIN_SRCS := tests/gobin/prog/go.mod $(wildcard tests/gobin/prog/*.go)
+GOBIN_ENV_plain := CGO_ENABLED=0
+GOBIN_ENV_stripped := CGO_ENABLED=0
+GOBIN_ENV_pie := CGO_ENABLED=0
+GOBIN_ENV_cgo := CGO_ENABLED=1
+GOBIN_FLAGS_plain :=
+GOBIN_FLAGS_stripped := -ldflags='-s -w'
+GOBIN_FLAGS_pie := -buildmode=pie
+GOBIN_FLAGS_cgo := -tags gobincgo
+
+# $(1) toolchain version, $(2) variant
+define gobin_prog_rule
+$(GOBIN_DIR)/prog-$(1)-$(2): $(GOBIN_SRCS)
+	$$(call msg,GO,$$@)
+	$(Q)mkdir -p $$(@D)
+	$(Q)cd tests/gobin/prog && GOFLAGS='-mod=mod -buildvcs=false' GOPROXY=off GOWORK=off \
+		GOTOOLCHAIN=$(if $(filter $(GO_LOCAL_VERSION),$(1)),local,$(1)) $(GOBIN_ENV_$(2)) \
+		$(GO) build $(GOBIN_FLAGS_$(2)) -o $(abspath $$@) .
+endef
+GOBIN_PROGS := $(foreach t,$(GO_LOCAL_VERSION) $(GO_TOOLCHAINS),\
+	$(foreach v,$(GOBIN_VARIANTS),$(GOBIN_DIR)/prog-$(t)-$(v)))
+$(foreach t,$(GO_LOCAL_VERSION) $(GO_TOOLCHAINS),\
+	$(foreach v,$(GOBIN_VARIANTS),$(eval $(call gobin_prog_rule,$(t),$(v)))))
+
+$(GOBIN_DIR)/gobin_driver.o: tests/gobin/gobin_driver.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(GOBIN_DIR)/gobin_driver: $(GOBIN_DIR)/gobin_driver.o $(OUTPUT)/src/gobin.o
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(SANFLAGS) $^ -ldw -lelf -o $@
+
+.PHONY: gobin
+gobin: $(GOBIN_PROGS) $(GOBIN_DIR)/gobin_driver
+-include $(wildcard $(GOBIN_DIR)/*.d)
+# ---- end of gobin ----------------------------------------------------------
+
 # `make test` and `make demo` first install what is missing, then run in a
 # sub-make so that tool paths are looked up after the install.
 test:
@@ -115,9 +232,12 @@ demo:
 	$(Q)$(MAKE) --no-print-directory demo-run
 
 # One runner for all three tiers, so one summary line says what ran.
-test-run: $(APP) unit fixtures
+test-run: $(APP) unit fixtures gofixtures gobin
 	$(Q)TANGLE=$(CURDIR)/$(APP) TANGLE_UNIT_DIR=$(CURDIR)/$(OUTPUT)/unit \
 		TANGLE_FIXTURES=$(CURDIR)/$(OUTPUT)/fixtures \
+		TANGLE_GO_FIXTURES=$(CURDIR)/$(GO_FIXTURE_DIR) \
+		TANGLE_GO_TOOLCHAINS="$(GO_LOCAL_VERSION) $(GO_TOOLCHAINS)" \
+		TANGLE_GOBIN_DIR=$(CURDIR)/$(GOBIN_DIR) \
 		$(PYTHON) -m pytest -ra tests $(PYTEST_ARGS)
 
 test-unit: unit
@@ -137,6 +257,7 @@ valgrind: unit $(APP)
 bench: $(APP) fixtures
 	$(Q)$(PYTHON) bench/latency.py
 	$(Q)$(PYTHON) bench/overhead.py
+	$(Q)TANGLE=$(CURDIR)/$(APP) GO=$(GO) $(PYTHON) bench/goroutines.py
 
 deps:
 	$(Q)scripts/deps.sh

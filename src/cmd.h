@@ -12,6 +12,7 @@ int cmd_stream(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+int cmd_goroutines(int argc, char **argv);
 
 /* The meta record that opens every NDJSON stream. */
 int write_meta(struct json_writer *w, uint64_t ts, const struct filter *f);

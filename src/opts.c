@@ -17,6 +17,8 @@ static const char usage_text[] =
 	"  stream     stream thread, futex-wait and stuck-group events as NDJSON\n"
 	"  check      look for stuck threads for a while; exit 2 if some are stuck\n"
 	"  run        run a command and report if part of it gets stuck\n"
+	"  goroutines PID   the goroutines of a running Go program, without stopping it\n"
+	"             (tangle goroutines --help for its options)\n"
 	"  top        the dashboard (the default; ? inside lists the keys)\n"
 	"\n"
 	"Options:\n"

@@ -401,14 +401,14 @@ const struct stack *session__known_stack(struct session *s, uint32_t tid, uint64
 
 struct names session__names(struct session *s)
 {
-	return (struct names){ .symbol = session__symbol, .stack = session_stack, .ctx = s };
+	return (struct names){ .place = session__place, .stack = session_stack, .ctx = s };
 }
 
-const char *session__symbol(uint32_t pid, uint64_t addr, void *ctx)
+const struct addr_place *session__place(uint32_t pid, uint64_t addr, void *ctx)
 {
-	static char buf[256];
+	static struct addr_place_buf buf;
 
-	if (symbols__data(PROC, pid, addr, buf, sizeof(buf)))
+	if (symbols__place(PROC, pid, addr, &buf))
 		return NULL;
-	return buf;
+	return &buf.place;
 }

@@ -74,11 +74,14 @@ void session__drain(struct session *s);
 void session__close(struct session *s);
 /* Resolve owners and run the detector now. */
 void session__detect(struct session *s);
-/* Name of a lock at addr in pid, from the process's symbols, or NULL. */
-const char *session__symbol(uint32_t pid, uint64_t addr, void *ctx);
+/*
+ * Where addr lives in pid (symbol, module, region), read from /proc now; NULL
+ * if the process or the mapping is gone. Valid until the next call.
+ */
+const struct addr_place *session__place(uint32_t pid, uint64_t addr, void *ctx);
 /* The stack taken for tid's wait since since_ns, if one was (never takes one). */
 const struct stack *session__known_stack(struct session *s, uint32_t tid, uint64_t since_ns);
-/* Symbols and stacks for views, backed by this session. */
+/* Lock places and stacks for views, backed by this session. */
 struct names session__names(struct session *s);
 
 #endif

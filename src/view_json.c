@@ -4,6 +4,7 @@
 #include "lockinfo.h"
 #include "json.h"
 #include "stacks.h"
+#include "symbols.h"
 #include "view_json.h"
 
 static void begin(struct json_writer *w, const char *type, uint64_t ts)
@@ -70,7 +71,6 @@ static void on_thread_new(struct json_writer *w, const struct model_event *ev)
 }
 
 static int process_futex_stats(struct json_writer *w, uint64_t ts, const struct process *p);
-static void frames(struct json_writer *w, const char *key, const struct frame *f, size_t n);
 
 void view_json__on_change(const struct model_event *ev, void *ctx)
 {
@@ -125,7 +125,7 @@ void view_json__change(struct json_writer *w, const struct model_event *ev, bool
 		else
 			json__kv_int(w, "errno", -ev->ret);
 		if (with_stacks)
-			frames(w, "stack", st ? st->user : NULL, st ? st->nr_user : 0);
+			view_json__frames(w, "stack", st ? st->user : NULL, st ? st->nr_user : 0);
 		break;
 	case MC_PROCESS_EXIT:
 		break;
@@ -251,9 +251,9 @@ int view_json__summary(struct json_writer *w, uint64_t ts, uint64_t events, uint
 static void waits_on(struct json_writer *w, const struct stuck_member *mb,
 		     const struct names *names)
 {
-	const char *name = names && names->symbol ?
-				   names->symbol(mb->pid, mb->owner.lock_addr, names->ctx) :
-				   NULL;
+	const struct addr_place *p =
+		names && names->place ? names->place(mb->pid, mb->owner.lock_addr, names->ctx) :
+					NULL;
 
 	json__key(w, "waits_on");
 	json__begin_object(w);
@@ -266,11 +266,13 @@ static void waits_on(struct json_writer *w, const struct stuck_member *mb,
 		json__kv_null(w, "owner_tid");
 	json__kv_bool(w, "owner_exited", mb->owner.state == OWNER_DEAD);
 	json__kv_bool(w, "pshared", mb->owner.pshared);
-	json__kv_str(w, "symbol", name);
+	json__kv_str(w, "symbol", p ? p->symbol : NULL);
+	json__kv_str(w, "module", p ? p->module : NULL);
+	json__kv_str(w, "region", p ? p->region : NULL);
 	json__end_object(w);
 }
 
-static void frames(struct json_writer *w, const char *key, const struct frame *f, size_t n)
+void view_json__frames(struct json_writer *w, const char *key, const struct frame *f, size_t n)
 {
 	json__key(w, key);
 	json__begin_array(w);
@@ -331,8 +333,9 @@ int view_json__stuck_group(struct json_writer *w, const struct stuck_group *g,
 				NULL;
 
 		waits_on(w, mb, names);
-		frames(w, "stack", st ? st->user : NULL, st ? st->nr_user : 0);
-		frames(w, "kernel_stack", st ? st->kernel : NULL, st ? st->nr_kernel : 0);
+		view_json__frames(w, "stack", st ? st->user : NULL, st ? st->nr_user : 0);
+		view_json__frames(w, "kernel_stack", st ? st->kernel : NULL,
+				  st ? st->nr_kernel : 0);
 		json__end_object(w);
 	}
 	json__end_array(w);

@@ -16,6 +16,7 @@
 #define JSON_SCHEMA_VERSION 1
 
 struct json_writer;
+struct frame;
 
 struct stream_meta {
 	uint64_t ts_ns;
@@ -36,6 +37,8 @@ void view_json__change(struct json_writer *w, const struct model_event *ev, bool
 		       const struct stack *st);
 
 int view_json__meta(struct json_writer *w, const struct stream_meta *meta);
+/* key: an array of frame objects (docs/SCHEMA.md, Frames), innermost first. */
+void view_json__frames(struct json_writer *w, const char *key, const struct frame *f, size_t n);
 int view_json__lost(struct json_writer *w, uint64_t ts, uint64_t count, const char *reason,
 		    uint64_t total);
 int view_json__error(struct json_writer *w, uint64_t ts, const char *msg, int err);

@@ -264,6 +264,58 @@ SCHEMA = {
     "summary": {"events": is_uint, "lost": is_uint, "duration_ns": is_uint},
 }
 
+# `tangle goroutines PID --json` (go_process, then goroutine or goroutine_group records).
+GO_STATUSES = ("idle", "runnable", "running", "syscall", "waiting", "moribund", "dead",
+               "enqueue", "copystack", "preempted", "leaked")
+GO_OFFSET_SOURCES = ("dwarf", "table")
+
+
+def is_frame(v):
+    """A stack frame as docs/SCHEMA.md "Frames" describes it."""
+    return (isinstance(v, dict) and is_hex(v.get("addr")) and is_int(v.get("offset"))
+            and all(k in v for k in ("function", "file", "line", "module"))
+            and (v["function"] is None or is_str(v["function"]))
+            and (v["file"] is None or is_str(v["file"]))
+            and (v["line"] is None or is_int(v["line"]))
+            and (v["module"] is None or is_str(v["module"]))
+            and is_bool(v.get("inlined")))
+
+
+def is_frame_list(v):
+    return isinstance(v, list) and all(is_frame(f) for f in v)
+
+
+def is_labels(v):
+    return isinstance(v, dict) and all(is_str(k) and is_str(x) for k, x in v.items())
+
+
+def is_waits_on(v):
+    return v is None or (isinstance(v, dict) and is_str(v.get("kind")) and bool(v["kind"])
+                         and "addr" in v and (v["addr"] is None or is_hex(v["addr"])))
+
+
+def is_go_version(v):
+    return is_str(v) and bool(re.match(r"^go\d+\.\d+", v))
+
+
+def is_goid_list(v):
+    return isinstance(v, list) and bool(v) and all(is_uint(x) for x in v)
+
+
+_GOROUTINE_COMMON = {"pid": is_uint, "status": one_of(*GO_STATUSES),
+                     "wait_reason": nullable(is_str), "stack": is_frame_list}
+SCHEMA.update({
+    "go_process": {"pid": is_uint, "comm": is_str, "exe": is_str, "go_version": is_go_version,
+                   "offsets": one_of(*GO_OFFSET_SOURCES), "stripped": is_bool, "cgo": is_bool,
+                   "goroutines": is_uint},
+    "goroutine": {**_GOROUTINE_COMMON, "goid": is_uint, "waiting_ns": nullable(is_uint),
+                  "parent_goid": nullable(is_uint), "tid": nullable(is_uint),
+                  "locked_to_thread": is_bool, "system": is_bool, "labels": is_labels,
+                  "created_by": nullable(is_frame), "start": nullable(is_frame),
+                  "waits_on": is_waits_on},
+    "goroutine_group": {**_GOROUTINE_COMMON, "count": is_uint, "goids": is_goid_list},
+})
+
 
 def _no_duplicate_keys(pairs):
     obj = {}
@@ -278,6 +330,36 @@ def _reject_constant(name):
     raise ValueError(f"non-JSON constant {name}")
 
 
+# Lock objects: waits_on of stuck_group (and stuck_group_resolved) members.
+LOCK_KINDS = ("mutex", "rwlock", "join", "futex")
+LOCK_FIELDS = {"kind": one_of(*LOCK_KINDS), "addr": is_hex, "futex_addr": is_hex,
+               "owner_tid": nullable(is_uint), "owner_exited": is_bool, "pshared": is_bool,
+               "symbol": nullable(is_str), "module": nullable(is_str),
+               "region": nullable(is_str)}
+
+
+def lock_errors(where, on):
+    """Violations of one lock object (docs/SCHEMA.md, stuck_group waits_on)."""
+    if not isinstance(on, dict):
+        return [f"{where}: not an object: {on!r}"]
+    errs = []
+    for name, pred in LOCK_FIELDS.items():
+        if name not in on:
+            errs.append(f"{where}: field {name!r} missing")
+        elif not pred(on[name]):
+            errs.append(f"{where}: field {name!r}={on[name]!r} fails {pred.__name__}")
+    if errs:
+        return errs
+    for name in ("symbol", "module", "region"):
+        if on[name] == "":
+            errs.append(f"{where}: empty {name} (null when there is none)")
+    if on["symbol"] is not None and on["module"] is None:
+        errs.append(f"{where}: a symbol without its module")
+    if on["module"] is not None and on["region"] is None:
+        errs.append(f"{where}: a module but no region")
+    return errs
+
+
 def schema_errors(rec):
     """List of schema violations of one parsed record (empty when valid)."""
     errs = []
@@ -288,6 +370,15 @@ def schema_errors(rec):
         errs.append(f"'v' must be the integer {SCHEMA_VERSION}, got {rec.get('v')!r}")
     if not is_uint(rec.get("ts_ns")):
         errs.append(f"'ts_ns' missing or not a non-negative integer: {rec.get('ts_ns')!r}")
+    # stuck groups: only their lock objects are checked here
+    if t in ("stuck_group", "stuck_group_resolved"):
+        members = rec.get("members")
+        if not isinstance(members, list):
+            errs.append(f"{t}: members is not a list: {members!r}")
+        else:
+            for i, m in enumerate(members):
+                on = m.get("waits_on") if isinstance(m, dict) else None
+                errs += lock_errors(f"{t}: members[{i}].waits_on", on)
     fields = SCHEMA.get(t)
     if fields is None:
         return errs  # unknown type: only the common fields are checked
@@ -310,6 +401,15 @@ def schema_errors(rec):
         else:  # "seen": first met in another event, nothing known about its birth
             if rec["state"] is not None or rec["parent_tid"] is not None:
                 errs.append("thread_new origin seen: state and parent_tid must be null")
+    if t in ("goroutine", "goroutine_group") and not errs:
+        if rec["wait_reason"] is not None and rec["status"] not in ("waiting", "leaked"):
+            errs.append(f"{t}: wait_reason {rec['wait_reason']!r} with status {rec['status']!r}")
+        if rec["wait_reason"] == "":
+            errs.append(f"{t}: empty wait_reason (null when there is none)")
+    if t == "goroutine_group" and not errs:
+        if rec["count"] != len(rec["goids"]) or len(set(rec["goids"])) != len(rec["goids"]):
+            errs.append(f"goroutine_group: count {rec['count']} != {len(set(rec['goids']))} "
+                        f"distinct goids")
     if t == "wait_begin" and not errs:
         nr = rec.get("nr_futexes")
         if rec["syscall"] == "futex_waitv":

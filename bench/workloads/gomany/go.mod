@@ -1,0 +1,3 @@
+module tangle/bench/gomany
+
+go 1.22

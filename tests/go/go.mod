@@ -1,0 +1,3 @@
+module tangle/gofixtures
+
+go 1.22

@@ -245,7 +245,9 @@ test-unit: unit
 
 # Unit tests and a short live stream under valgrind (userspace only).
 valgrind: unit $(APP)
-	$(Q)set -e; for t in $(UNIT_BINS); do \
+# test_symbols inspects this process's own heap and stack mappings, which valgrind
+# replaces with its own; it runs natively and under ASan in the test targets.
+	$(Q)set -e; for t in $(filter-out %/test_symbols,$(UNIT_BINS)); do \
 		valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 		--suppressions=tests/valgrind.supp \
 			$$t > /dev/null; echo "  valgrind $$t: clean"; done

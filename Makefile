@@ -46,7 +46,7 @@ CORE_SRCS := src/json.c src/hmap.c src/model.c src/decode.c src/procfs.c src/log
 	src/symbols.c
 CORE_SRCS += src/tui/snapshot.c src/tui/table.c src/unwind.c src/ksyms.c src/folded.c
 # Go programs: binaries (gobin), runtime layouts, goroutines read from memory, their views
-CORE_SRCS += src/gobin.c src/golayout.c src/goproc.c src/vmread.c src/view_go.c
+CORE_SRCS += src/gobin.c src/golayout.c src/goproc.c src/vmread.c src/view_go.c src/x86insn.c
 # Only src/tui/top.c includes curses.
 APP_SRCS := $(CORE_SRCS) src/consumer.c src/loop.c src/opts.c src/session.c src/cmd_stream.c \
 	src/cmd_check.c src/cmd_run.c src/cmd_goroutines.c src/stacks.c src/tui/top.c src/main.c
@@ -212,7 +212,8 @@ $(GOBIN_DIR)/gobin_driver.o: tests/gobin/gobin_driver.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(GOBIN_DIR)/gobin_driver: $(GOBIN_DIR)/gobin_driver.o $(OUTPUT)/src/gobin.o
+$(GOBIN_DIR)/gobin_driver: $(GOBIN_DIR)/gobin_driver.o $(OUTPUT)/src/gobin.o \
+		$(OUTPUT)/src/x86insn.o
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(SANFLAGS) $^ -ldw -lelf -o $@
 

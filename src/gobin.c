@@ -40,6 +40,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "gobin.h"
+#include "x86insn.h"
 
 #define PCLN_MAGIC_120 0xfffffff1u
 #define PCLN_HDR_SIZE 72
@@ -47,6 +48,9 @@
 #define PCDATA_INLTREE 2
 #define FUNCDATA_INLTREE 3
 #define INLCALL_SIZE 16
+/* abi.FuncFlag (the same in 1.20-1.26) */
+#define FUNCFLAG_TOPFRAME 1
+#define FUNCFLAG_SPWRITE 2
 #define MAX_INLINE_DEPTH 128 /* a corrupt inline tree may loop */
 #define BUILDINFO_MAGIC "\xff Go buildinf:"
 #define BUILDINFO_MAGIC_LEN 14
@@ -740,251 +744,7 @@ static void file_line(const struct gobin *b, const struct func *fn, uint64_t pc,
 		fr->line = line;
 }
 
-/* ---- x86-64 instruction lengths ---- */
-
-/*
- * Just enough of an x86-64 decoder to walk the straight-line code of a few
- * runtime functions instruction by instruction: it knows legacy prefixes,
- * REX, the one-byte and 0F opcode maps, 0F38/0F3A and VEX (C4/C5), and where
- * ModRM, SIB, displacement and immediate are. It gives up (returns false) on
- * EVEX (62), 3DNow! and anything it does not know, so callers only ever act
- * on instructions it fully decoded. It does not check operand validity.
- */
-enum {
-	XD_OK = 1, /* known opcode */
-	XD_M = 2, /* ModRM follows */
-	XD_I8 = 4, /* imm8 (or rel8) */
-	XD_I16 = 8, /* imm16 */
-	XD_IZ = 16, /* imm16 with 66, else imm32 (or rel32) */
-	XD_IV = 32, /* B8+r: imm64 with REX.W */
-	XD_MOFFS = 64, /* A0-A3: 8-byte address (4 with 67) */
-	XD_GRP3 = 128, /* F6/F7: immediate only for /0 and /1 */
-};
-
-static const uint8_t x86_map0[256] = {
-	[0x00 ... 0x03] = XD_OK | XD_M,
-	[0x04] = XD_OK | XD_I8,
-	[0x05] = XD_OK | XD_IZ,
-	[0x08 ... 0x0b] = XD_OK | XD_M,
-	[0x0c] = XD_OK | XD_I8,
-	[0x0d] = XD_OK | XD_IZ,
-	[0x10 ... 0x13] = XD_OK | XD_M,
-	[0x14] = XD_OK | XD_I8,
-	[0x15] = XD_OK | XD_IZ,
-	[0x18 ... 0x1b] = XD_OK | XD_M,
-	[0x1c] = XD_OK | XD_I8,
-	[0x1d] = XD_OK | XD_IZ,
-	[0x20 ... 0x23] = XD_OK | XD_M,
-	[0x24] = XD_OK | XD_I8,
-	[0x25] = XD_OK | XD_IZ,
-	[0x28 ... 0x2b] = XD_OK | XD_M,
-	[0x2c] = XD_OK | XD_I8,
-	[0x2d] = XD_OK | XD_IZ,
-	[0x30 ... 0x33] = XD_OK | XD_M,
-	[0x34] = XD_OK | XD_I8,
-	[0x35] = XD_OK | XD_IZ,
-	[0x38 ... 0x3b] = XD_OK | XD_M,
-	[0x3c] = XD_OK | XD_I8,
-	[0x3d] = XD_OK | XD_IZ,
-	[0x50 ... 0x5f] = XD_OK,
-	[0x63] = XD_OK | XD_M,
-	[0x68] = XD_OK | XD_IZ,
-	[0x69] = XD_OK | XD_M | XD_IZ,
-	[0x6a] = XD_OK | XD_I8,
-	[0x6b] = XD_OK | XD_M | XD_I8,
-	[0x6c ... 0x6f] = XD_OK,
-	[0x70 ... 0x7f] = XD_OK | XD_I8,
-	[0x80] = XD_OK | XD_M | XD_I8,
-	[0x81] = XD_OK | XD_M | XD_IZ,
-	[0x83] = XD_OK | XD_M | XD_I8,
-	[0x84 ... 0x8f] = XD_OK | XD_M,
-	[0x90 ... 0x99] = XD_OK,
-	[0x9b ... 0x9f] = XD_OK,
-	[0xa0 ... 0xa3] = XD_OK | XD_MOFFS,
-	[0xa4 ... 0xa7] = XD_OK,
-	[0xa8] = XD_OK | XD_I8,
-	[0xa9] = XD_OK | XD_IZ,
-	[0xaa ... 0xaf] = XD_OK,
-	[0xb0 ... 0xb7] = XD_OK | XD_I8,
-	[0xb8 ... 0xbf] = XD_OK | XD_IV,
-	[0xc0 ... 0xc1] = XD_OK | XD_M | XD_I8,
-	[0xc2] = XD_OK | XD_I16,
-	[0xc3] = XD_OK,
-	[0xc6] = XD_OK | XD_M | XD_I8,
-	[0xc7] = XD_OK | XD_M | XD_IZ,
-	[0xc8] = XD_OK | XD_I16 | XD_I8,
-	[0xc9] = XD_OK,
-	[0xca] = XD_OK | XD_I16,
-	[0xcb ... 0xcc] = XD_OK,
-	[0xcd] = XD_OK | XD_I8,
-	[0xcf] = XD_OK,
-	[0xd0 ... 0xd3] = XD_OK | XD_M,
-	[0xd7] = XD_OK,
-	[0xd8 ... 0xdf] = XD_OK | XD_M,
-	[0xe0 ... 0xe7] = XD_OK | XD_I8,
-	[0xe8 ... 0xe9] = XD_OK | XD_IZ,
-	[0xeb] = XD_OK | XD_I8,
-	[0xec ... 0xef] = XD_OK,
-	[0xf1] = XD_OK,
-	[0xf4 ... 0xf5] = XD_OK,
-	[0xf6] = XD_OK | XD_M | XD_GRP3,
-	[0xf7] = XD_OK | XD_M | XD_GRP3,
-	[0xf8 ... 0xfd] = XD_OK,
-	[0xfe ... 0xff] = XD_OK | XD_M,
-};
-
-static const uint8_t x86_map0f[256] = {
-	[0x00 ... 0x03] = XD_OK | XD_M,
-	[0x05 ... 0x09] = XD_OK,
-	[0x0b] = XD_OK,
-	[0x0d] = XD_OK | XD_M,
-	[0x10 ... 0x1f] = XD_OK | XD_M,
-	[0x20 ... 0x23] = XD_OK | XD_M,
-	[0x28 ... 0x2f] = XD_OK | XD_M,
-	[0x30 ... 0x35] = XD_OK,
-	[0x37] = XD_OK,
-	[0x40 ... 0x6f] = XD_OK | XD_M,
-	[0x70 ... 0x73] = XD_OK | XD_M | XD_I8,
-	[0x74 ... 0x76] = XD_OK | XD_M,
-	[0x77] = XD_OK,
-	[0x78 ... 0x79] = XD_OK | XD_M,
-	[0x7c ... 0x7f] = XD_OK | XD_M,
-	[0x80 ... 0x8f] = XD_OK | XD_IZ,
-	[0x90 ... 0x9f] = XD_OK | XD_M,
-	[0xa0 ... 0xa2] = XD_OK,
-	[0xa3] = XD_OK | XD_M,
-	[0xa4] = XD_OK | XD_M | XD_I8,
-	[0xa5] = XD_OK | XD_M,
-	[0xa8 ... 0xaa] = XD_OK,
-	[0xab] = XD_OK | XD_M,
-	[0xac] = XD_OK | XD_M | XD_I8,
-	[0xad ... 0xb9] = XD_OK | XD_M,
-	[0xba] = XD_OK | XD_M | XD_I8,
-	[0xbb ... 0xc1] = XD_OK | XD_M,
-	[0xc2] = XD_OK | XD_M | XD_I8,
-	[0xc3] = XD_OK | XD_M,
-	[0xc4 ... 0xc6] = XD_OK | XD_M | XD_I8,
-	[0xc7] = XD_OK | XD_M,
-	[0xc8 ... 0xcf] = XD_OK,
-	[0xd0 ... 0xff] = XD_OK | XD_M,
-};
-
-struct x86_insn {
-	uint8_t len;
-	uint8_t seg; /* 0x64 (fs), 0x65 (gs) or 0 */
-	uint8_t rex;
-	uint8_t map; /* 0: one-byte, 1: 0F, 2: 0F38, 3: 0F3A */
-	uint8_t op;
-	uint8_t modrm, sib;
-	bool has_modrm, has_sib;
-	int32_t disp;
-	int64_t imm;
-};
-
-static bool x86_decode(const uint8_t *p, size_t avail, struct x86_insn *in)
-{
-	const uint8_t *s = p, *end = p + (avail < 15 ? avail : 15);
-	bool opsize = false, addrsize = false, vex = false;
-	uint8_t fl = 0;
-	int imm = 0, disp = 0;
-
-	memset(in, 0, sizeof(*in));
-	for (; p < end; p++) {
-		if (*p == 0x66)
-			opsize = true;
-		else if (*p == 0x67)
-			addrsize = true;
-		else if (*p == 0x64 || *p == 0x65)
-			in->seg = *p;
-		else if (*p != 0xf0 && *p != 0xf2 && *p != 0xf3 && *p != 0x2e && *p != 0x36 &&
-			 *p != 0x3e && *p != 0x26)
-			break;
-	}
-	if (p < end && (*p & 0xf0) == 0x40)
-		in->rex = *p++;
-	if (p >= end)
-		return false;
-	if (*p == 0xc4 || *p == 0xc5) { /* VEX: map from the prefix, ModRM always */
-		int n = *p == 0xc4 ? 3 : 2;
-
-		if (end - p < n + 1)
-			return false;
-		in->map = n == 3 ? (p[1] & 0x1f) : 1;
-		if (n == 3 && (p[2] & 0x80))
-			in->rex |= 0x48;
-		p += n;
-		vex = true;
-		if (in->map < 1 || in->map > 3)
-			return false;
-	} else if (*p == 0x0f) {
-		p++;
-		if (p < end && (*p == 0x38 || *p == 0x3a))
-			in->map = *p++ == 0x38 ? 2 : 3;
-		else
-			in->map = 1;
-	}
-	if (p >= end)
-		return false;
-	in->op = *p++;
-	if (in->map == 0)
-		fl = x86_map0[in->op];
-	else if (in->map == 1)
-		fl = vex ? (in->op == 0x77 ? XD_OK : (XD_OK | XD_M | (x86_map0f[in->op] & XD_I8))) :
-			   x86_map0f[in->op];
-	else
-		fl = XD_OK | XD_M | (in->map == 3 ? XD_I8 : 0);
-	if (!(fl & XD_OK))
-		return false;
-	if (fl & XD_M) {
-		uint8_t mod, rm;
-
-		if (p >= end)
-			return false;
-		in->has_modrm = true;
-		in->modrm = *p++;
-		mod = in->modrm >> 6;
-		rm = in->modrm & 7;
-		if (mod != 3 && rm == 4) {
-			if (p >= end)
-				return false;
-			in->has_sib = true;
-			in->sib = *p++;
-		}
-		if (mod == 1)
-			disp = 1;
-		else if (mod == 2 || (mod == 0 && rm == 5) ||
-			 (mod == 0 && in->has_sib && (in->sib & 7) == 5))
-			disp = 4;
-		if ((fl & XD_GRP3) && ((in->modrm >> 3) & 7) < 2)
-			imm = in->op == 0xf6 ? 1 : (opsize ? 2 : 4);
-	}
-	if (fl & XD_I8)
-		imm += 1;
-	if (fl & XD_I16)
-		imm += 2;
-	if (fl & XD_IZ)
-		imm += opsize ? 2 : 4;
-	if (fl & XD_IV)
-		imm += (in->rex & 8) ? 8 : opsize ? 2 : 4;
-	if (fl & XD_MOFFS)
-		imm += addrsize ? 4 : 8;
-	if (end - p < disp + imm)
-		return false;
-	if (disp == 1)
-		in->disp = (int8_t)p[0];
-	else if (disp == 4)
-		in->disp = (int32_t)rd32(p);
-	p += disp;
-	if (imm == 1)
-		in->imm = (int8_t)p[0];
-	else if (imm == 4)
-		in->imm = (int32_t)rd32(p);
-	else if (imm == 8)
-		in->imm = (int64_t)rd64(p);
-	p += imm;
-	in->len = (uint8_t)(p - s);
-	return true;
-}
+/* ---- reading runtime code (see x86insn.h) ---- */
 
 /* mov disp32(%rip), r64: REX.W 8B /r with mod=00 rm=101. */
 static bool x86_rip_load(const struct x86_insn *in)
@@ -1022,13 +782,59 @@ static bool rip_loads(const struct gobin *b, const char *name, uint64_t *targets
 	while (found < n && off < len) {
 		struct x86_insn in;
 
-		if (!x86_decode(code + off, len - off, &in))
+		if (!x86_insn__decode(code + off, len - off, &in))
 			return false;
 		off += in.len;
 		if (x86_rip_load(&in))
 			targets[found++] = entry + off + (int64_t)in.disp;
 	}
 	return found == n;
+}
+
+/* lea disp32(%rip), r64: REX.W 8D /r with mod=00 rm=101. */
+static bool x86_rip_lea(const struct x86_insn *in)
+{
+	return in->map == 0 && in->op == 0x8d && (in->rex & 8) && !in->seg && in->has_modrm &&
+	       (in->modrm & 0xc7) == 0x05;
+}
+
+/*
+ * The target of the first atomic pointer store to a global in function
+ * name: "lea disp32(%rip), rA" directly followed by "xchg rB, (rA)" (REX.W
+ * 87 /r, mod=00, rm=A; what atomicstorep compiles to). False if the
+ * decoder stops first.
+ */
+static bool rip_xchg_store(const struct gobin *b, const char *name, uint64_t *target)
+{
+	uint64_t entry, lea_target = 0;
+	size_t len, off = 0;
+	const uint8_t *code = func_code(b, name, &entry, &len);
+	int lea_reg = -1;
+
+	if (!code)
+		return false;
+	while (off < len) {
+		struct x86_insn in;
+		int reg;
+
+		if (!x86_insn__decode(code + off, len - off, &in))
+			return false;
+		off += in.len;
+		if (x86_rip_lea(&in)) {
+			lea_reg = (in.rex & 4) << 1 | ((in.modrm >> 3) & 7);
+			lea_target = entry + off + (int64_t)in.disp;
+			continue;
+		}
+		reg = (in.rex & 1) << 3 | (in.modrm & 7);
+		if (lea_reg >= 0 && in.map == 0 && in.op == 0x87 && (in.rex & 8) && !in.seg &&
+		    in.has_modrm && (in.modrm & 0xc0) == 0 && (in.modrm & 7) != 4 &&
+		    (in.modrm & 7) != 5 && reg == lea_reg) {
+			*target = lea_target;
+			return true;
+		}
+		lea_reg = -1;
+	}
+	return false;
 }
 
 /*
@@ -1051,7 +857,7 @@ static bool stackcheck_tls(const struct gobin *b, int64_t *tls_off)
 	for (int i = 0; i < 2 && off < len; i++) {
 		struct x86_insn in;
 
-		if (!x86_decode(code + off, len - off, &in))
+		if (!x86_insn__decode(code + off, len - off, &in))
 			return false;
 		off += in.len;
 		if (in.map != 0 || !(in.rex & 8) || !in.has_modrm)
@@ -1079,10 +885,13 @@ static bool stackcheck_tls(const struct gobin *b, int64_t *tls_off)
 
 /* ---- open / free ---- */
 
-static bool has_func_prefix(const struct gobin *b, const char *prefix)
+/*
+ * Linked with cgo: runtime/cgo's crosscall2 (assembly, in every version) or
+ * any Go function of package runtime/cgo (1.21+). A PT_TLS segment says
+ * nothing: internally linked PIEs have one too.
+ */
+static bool has_cgo(const struct gobin *b)
 {
-	size_t n = strlen(prefix);
-
 	for (uint32_t i = 0; i < b->nfunc; i++) {
 		struct func fn;
 		const char *s;
@@ -1090,7 +899,7 @@ static bool has_func_prefix(const struct gobin *b, const char *prefix)
 		if (!func_at(b, i, &fn))
 			continue;
 		s = func_name(b, (int32_t)rd32(fn.f + 4));
-		if (!strncmp(s, prefix, n))
+		if (!strcmp(s, "crosscall2") || !strncmp(s, "runtime/cgo.", 12))
 			return true;
 	}
 	return false;
@@ -1139,8 +948,7 @@ struct gobin *gobin__open(const char *path)
 	err = load_pclntab(b);
 	if (err)
 		goto fail;
-	/* PT_TLS alone says nothing: internally linked PIEs have one too */
-	b->cgo = has_func_prefix(b, "runtime/cgo.");
+	b->cgo = has_cgo(b);
 	return b;
 fail:
 	gobin__free(b);
@@ -1306,6 +1114,31 @@ int gobin__symbolize(const struct gobin *b, uint64_t pc, struct gobin_frame *out
 	return 0;
 }
 
+size_t gobin__print_name(const char *function, char *buf, size_t size)
+{
+	const char *open = strchr(function, '['), *close = strrchr(function, ']');
+
+	if (!size)
+		return 0;
+	if (!open || !close || close <= open)
+		snprintf(buf, size, "%s", function);
+	else
+		snprintf(buf, size, "%.*s[...]%s", (int)(open - function), function, close + 1);
+	return strlen(buf);
+}
+
+int gobin__frame(const struct gobin *b, uint64_t pc, uint64_t *frame_size, bool *stop)
+{
+	struct func fn;
+	int32_t sp;
+
+	if (!func_for_pc(b, pc, &fn) || !pcvalue(b, &fn, rd32(fn.f + 16), pc, &sp) || sp < 0)
+		return -ENOENT;
+	*frame_size = (uint64_t)sp;
+	*stop = fn.f[41] & (FUNCFLAG_TOPFRAME | FUNCFLAG_SPWRITE);
+	return 0;
+}
+
 int gobin__var(const struct gobin *b, const char *name, uint64_t *addr)
 {
 	uint64_t t[2];
@@ -1326,9 +1159,13 @@ int gobin__var(const struct gobin *b, const char *name, uint64_t *addr)
 		*addr = !strcmp(name, "runtime.allglen") ? t[0] : t[1];
 		return 0;
 	}
-	/* mcommoninit's first 64-bit load is mp.alllink = allm (1.20-1.26) */
+	/*
+	 * mcommoninit ends its list insertion with atomicstorep(&allm, mp),
+	 * its only xchg through a lea'd global in 1.20-1.26 (its first 64-bit
+	 * load is allm only from 1.22: before, fastrandseed comes first)
+	 */
 	if (!strcmp(name, "runtime.allm")) {
-		if (!rip_loads(b, "runtime.mcommoninit", t, 1))
+		if (!rip_xchg_store(b, "runtime.mcommoninit", &t[0]))
 			return -ENOENT;
 		*addr = t[0];
 		return 0;

@@ -75,6 +75,27 @@ int gobin__symbolize(const struct gobin *b, uint64_t pc, struct gobin_frame *out
 		     size_t *n);
 
 /*
+ * function as Go's tracebacks print it (runtime.funcNameForPrint): the type
+ * arguments of a generic instantiation become "[...]", so
+ * "main.sum[go.shape.int]" prints as "main.sum[...]". Copies into buf
+ * (truncated, always terminated) and returns strlen(buf).
+ */
+size_t gobin__print_name(const char *function, char *buf, size_t size);
+
+/*
+ * How Go's own unwinder steps out of the function at pc (added for
+ * src/unwind.c): *frame_size is the distance from sp to the return address
+ * at pc (from the pcsp table: 0 at entry, then the pushes and the frame);
+ * the caller's sp is sp + *frame_size + 8. *stop is set when the runtime
+ * stops its own tracebacks at this function: a top frame (runtime.goexit,
+ * runtime.mstart, runtime.rt0_go) or one that switches stacks by writing SP
+ * (runtime.mcall, runtime.systemstack, runtime.morestack). For a return
+ * address pass ret - 1. 0, or -ENOENT if no function covers pc or its
+ * table has no value there.
+ */
+int gobin__frame(const struct gobin *b, uint64_t pc, uint64_t *frame_size, bool *stop);
+
+/*
  * Offset of member in the runtime type named type ("runtime.g", "goid";
  * nested names with dots: "sched.pc"), from DWARF. 0, or -ENOENT (no DWARF,
  * no such type or member).

@@ -18,6 +18,14 @@
  * dwarf_getscopes_die(). Each address is described once per file: results
  * are cached by (file, address - load address).
  *
+ * Go executables: their code has no .eh_frame (and no .debug_frame once
+ * stripped), and their names, lines and inlined calls are in .gopclntab
+ * whether stripped or not. A file that src/gobin.c can open is named through
+ * it, as Go's own tracebacks name frames, and a stack whose pc is in it is
+ * walked as the Go runtime walks it: the pcsp table gives each frame's size,
+ * so a frameless leaf (runtime.futex) does not hide its caller as it does
+ * from an rbp walk.
+ *
  * Hostile input (binaries, DWARF, stacks, names) only ever costs frames or
  * names: every copy is bounded and sanitized, every loop and table has a cap.
  */
@@ -34,6 +42,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include "gobin.h"
 #include "unwind.h"
 
 #define MAX_PROCS 64 /* cached libdwfl sessions */
@@ -121,6 +130,7 @@ struct filesym {
 	Dwfl_Callbacks cb;
 	char *debuginfo_path;
 	char root[PATH_MAX + 32]; /* of the process that opened it first */
+	struct gobin *go; /* a Go executable: names and frame sizes from its pclntab */
 };
 
 /*
@@ -1082,6 +1092,68 @@ static size_t fp_walk(struct proc *p, const struct user_regs *r, struct pcinfo *
 	return n;
 }
 
+static struct filesym *filesym_get(struct proc *p, Dwfl_Module *mod, const struct map *m);
+
+/*
+ * The Go executable holding pc (a return address already moved back into
+ * its call), and pc's link-time address in it; NULL if pc is not Go code.
+ */
+static struct gobin *go_module(struct proc *p, uint64_t pc, uint64_t *link)
+{
+	Dwfl_Module *mod = module_of(p, pc);
+	const struct map *m;
+	struct filesym *fs;
+	Dwarf_Addr start;
+
+	if (!mod || !dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL))
+		return NULL;
+	m = map_containing(p, start);
+	if (!m || m->start != start || !m->key)
+		return NULL;
+	fs = filesym_get(p, mod, m);
+	if (!fs || !fs->go)
+		return NULL;
+	*link = fs->start + (pc - start);
+	return fs->go;
+}
+
+/*
+ * Go code, as the Go runtime unwinds it: each function's frame size at pc
+ * (pcsp) says where its return address is, with or without CFI or frame
+ * pointers. Stops where the runtime's own traceback stops (top frames and
+ * functions that switch stacks: runtime.mstart, runtime.goexit,
+ * runtime.mcall, runtime.systemstack), outside Go code, or when sp leaves
+ * the stack mapping. 0 if pc is not in a Go executable.
+ */
+static size_t go_walk(struct proc *p, const struct user_regs *r, struct pcinfo *pcs, size_t max)
+{
+	const struct map *stack = map_containing(p, r->sp);
+	uint64_t pc = r->ip, sp = r->sp;
+	size_t n = 0;
+
+	if (!stack || !max)
+		return 0;
+	while (n < max) {
+		uint64_t link, size, ret;
+		struct gobin *go = go_module(p, pc - (n ? 1 : 0), &link);
+		bool stop;
+
+		if (!go || gobin__frame(go, link, &size, &stop))
+			break;
+		pcs[n].pc = pc;
+		pcs[n].activation = n == 0;
+		n++;
+		if (stop && n > 1)
+			break;
+		if (size > stack->end - sp || stack->end - sp - size < 8 ||
+		    !read_word(p->u, mem_task(p), sp + size, &ret) || !ret)
+			break;
+		sp += size + 8;
+		pc = ret;
+	}
+	return n;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Symbolization */
 
@@ -1386,6 +1458,35 @@ static size_t describe(Dwfl_Module *mod, struct filesym *fs, struct scope_walk *
 	return n;
 }
 
+/*
+ * describe() for a Go executable, from its pclntab: the inlined calls at
+ * link-time address look, then the function holding them, named as Go's
+ * traceback prints them. Every frame's offset is from the physical
+ * function's entry (an inlined call has no start of its own there).
+ */
+static size_t go_describe(struct gobin *go, uint64_t look, struct frame *out, size_t max)
+{
+	struct gobin_frame gf[MAX_INLINE + 1];
+	size_t n = 0;
+
+	if (max > MAX_INLINE + 1)
+		max = MAX_INLINE + 1;
+	if (gobin__symbolize(go, look, gf, max, &n))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char name[sizeof(out->function)];
+
+		memset(&out[i], 0, sizeof(out[i]));
+		gobin__print_name(gf[i].function, name, sizeof(name));
+		copy_str(out[i].function, sizeof(out[i].function), name);
+		copy_str(out[i].file, sizeof(out[i].file), gf[i].file);
+		out[i].line = gf[i].line;
+		out[i].offset = look - gf[i].entry;
+		out[i].inlined = gf[i].inlined;
+	}
+	return n;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Per-file sessions and the cache of symbolized addresses */
 
@@ -1394,6 +1495,7 @@ static void filesym_free(struct filesym *fs)
 	if (!fs)
 		return;
 	dwfl_end(fs->dwfl);
+	gobin__free(fs->go);
 	fs->u->nr_syms -= fs->nr_syms;
 	free(fs->syms);
 	free(fs->debuginfo_path);
@@ -1413,6 +1515,7 @@ static void filesym_open(struct filesym *fs, struct proc *p, Dwfl_Module *mod)
 	name = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, &file, NULL);
 	if (!name || !file)
 		return;
+	fs->go = gobin__open(file); /* NULL for anything but a Go executable */
 	copy_str(fs->root, sizeof(fs->root), p->root);
 	fs->debuginfo_path = strdup(p->debuginfo_path);
 	if (!fs->debuginfo_path)
@@ -1572,10 +1675,15 @@ static size_t symbolize_one(struct proc *p, uint64_t addr, bool is_pc, bool fp, 
 			goto named;
 		}
 		fs = filesym_get(p, mod, m);
-		if (fs)
+		n = 0;
+		/* Go code by its pclntab; the C code of a cgo binary by DWARF */
+		if (fs && fs->go)
+			n = go_describe(fs->go, fs->start + (look - start), u->scratch,
+					MAX_INLINE + 1);
+		if (!n && fs)
 			n = describe(fs->mod, fs, &u->walk, fs->start + (look - start), u->scratch,
 				     MAX_INLINE + 1);
-		else
+		else if (!n)
 			n = describe(mod, NULL, &u->walk, look, u->scratch, MAX_INLINE + 1);
 		/* What a spent DIE budget left unnamed is not kept. */
 		if (u->walk.budget)
@@ -1695,7 +1803,10 @@ int unwinder__unwind(struct unwinder *u, uint32_t pid, uint32_t tid, const struc
 	/* A pc in no module, at the start or where CFI stopped, may be a library dlopen'ed since. */
 	if (!dwfl_addrmodule(p->dwfl, regs->ip))
 		refresh(p);
+	/* Go code first by its frame sizes: it has no CFI once stripped */
 	if (!u->fp_only)
+		npc = go_walk(p, regs, pcs, cap);
+	if (!u->fp_only && npc < 2)
 		npc = cfi_unwind(p, tid, regs, pcs, cap);
 	if (npc && npc < cap &&
 	    !dwfl_addrmodule(p->dwfl, pcs[npc - 1].pc - !pcs[npc - 1].activation) && refresh(p))

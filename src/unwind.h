@@ -11,6 +11,13 @@
  * the compiler inlined becomes extra frames (inlined = true) in front of the
  * physical frame that holds it, as gdb and eu-stack show them.
  *
+ * Go executables (src/gobin.h) are named from their .gopclntab, stripped or
+ * not, as Go's own tracebacks name them ("main.sum[...]", inlined calls
+ * included; every frame's offset is from the physical function's entry),
+ * and a stack whose pc is Go code is walked with the pclntab's frame sizes,
+ * as the Go runtime walks it, up to where the runtime's traceback stops
+ * (runtime.mstart, runtime.mcall, runtime.goexit, ...).
+ *
  * The unwinder caches a libdwfl session per process (up to 64) and per
  * mapped file (32), least recently used dropped first, and the names of the
  * addresses it saw (2048 slots). A file's debug info is loaded once for all

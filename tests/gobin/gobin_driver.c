@@ -12,6 +12,8 @@
  *                                     frame FUNCTION<TAB>FILE<TAB>LINE<TAB>0xENTRY<TAB>0|1
  *                                     (last field: inlined); N = 0 if no function
  *     member TYPE PATH             -> member TYPE PATH OFFSET | member TYPE PATH none
+ *     frame 0xPC                   -> frame 0xPC SIZE STOP | frame 0xPC none (gobin__frame)
+ *     printname FUNCTION           -> printname NAME (gobin__print_name)
  *   gobin_driver --open BINARY     -> "ok", or "error ERRNO-NAME" (exit 1)
  *   gobin_driver --fuzz BINARY N SEED
  *                                  corrupt/truncate copies of BINARY N times and
@@ -90,6 +92,18 @@ static int queries(const char *path)
 				printf("%s 0x%" PRIx64 " 0x%" PRIx64 "\n", line, x, y);
 		} else if (sscanf(line, "sym %" SCNx64, &x) == 1) {
 			print_frames(b, x);
+		} else if (sscanf(line, "frame %" SCNx64, &x) == 1) {
+			bool stop;
+
+			if (gobin__frame(b, x, &y, &stop))
+				printf("frame 0x%" PRIx64 " none\n", x);
+			else
+				printf("frame 0x%" PRIx64 " %" PRIu64 " %d\n", x, y, stop);
+		} else if (!strncmp(line, "printname ", 10)) {
+			char name[256];
+
+			gobin__print_name(line + 10, name, sizeof(name));
+			printf("printname %s\n", name);
 		} else if (sscanf(line, "member %511s %511s", a, c) == 2) {
 			if (gobin__member_offset(b, a, c, &x))
 				printf("member %s %s none\n", a, c);

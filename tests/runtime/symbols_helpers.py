@@ -58,7 +58,8 @@ def build_driver(out_dir):
     extra = os.environ.get("TANGLE_DRIVER_CFLAGS", "").split()
     run(["gcc", "-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-Wno-unused-parameter",
          "-D_GNU_SOURCE", *extra, "-I", REPO / "src", SYMBOLS / "unwind_driver.c",
-         REPO / "src/unwind.c", REPO / "src/ksyms.c", "-ldw", "-lelf", "-lstdc++", "-o", out])
+         REPO / "src/unwind.c", REPO / "src/ksyms.c", REPO / "src/gobin.c",
+         REPO / "src/x86insn.c", "-ldw", "-lelf", "-lstdc++", "-o", out])
     return out
 
 

@@ -10,7 +10,9 @@ and agree with gdb and with addr2line.
 """
 
 import os
+import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -21,6 +23,7 @@ from symbols_helpers import (
     C_VARIANTS,
     DriverSession,
     FUTEX_NR,
+    GDB_FRAME,
     SYMBOLS,
     Blocked,
     addr2line,
@@ -38,6 +41,7 @@ from symbols_helpers import (
     normalize,
     physical_groups,
     run,
+    syscall_of,
 )
 
 # What the mutex lock is called from libc: with libc's debug info, without, old and new glibc.
@@ -265,3 +269,240 @@ def test_gone_process(build_dir, driver):
     res = subprocess.run([str(driver), "--symbolize", str(pid), hex(addr)], capture_output=True,
                          text=True, timeout=60)
     assert res.returncode == 1 and "No such process" in res.stderr, res
+
+
+# --------------------------------------------------------------------------
+# Go executables (tests/gobin/prog, built by `make gobin` into $TANGLE_GOBIN_DIR)
+#
+# `prog idle` parks goroutines, keeps idle Ms asleep in runtime.futex and one
+# goroutine's thread in read(2) (main.blockInRead), prints runtime.Stack of
+# every goroutine, then "ready". Go code has no .eh_frame: the unwinder walks
+# it with the pclntab's frame sizes and names it from the pclntab, stripped
+# or not.
+
+GOBIN_DIR = Path(os.environ.get("TANGLE_GOBIN_DIR") or
+                 Path(__file__).resolve().parents[2] / ".output" / "gobin")
+READ_NR = 0
+GO_SOURCE = Path(__file__).resolve().parents[2] / "tests" / "gobin" / "prog" / "main.go"
+# Where the runtime's own traceback stops (abi.FuncFlagTopFrame / SPWrite).
+GO_TOP_FRAMES = {"runtime.mstart", "runtime.mcall", "runtime.goexit", "runtime.rt0_go",
+                 "runtime.systemstack", "runtime.morestack", "runtime.asmcgocall"}
+
+
+def _go_toolchains():
+    names = os.environ.get("TANGLE_GO_TOOLCHAINS", "").split()
+    if names:
+        return names
+    found = sorted({p.name.split("-")[1] for p in GOBIN_DIR.glob("prog-go*-plain")})
+    return found or ["(none built)"]
+
+
+GO_TOOLCHAINS_RT = _go_toolchains()
+# The installed go in every variant, the oldest toolchain plain and stripped.
+GO_CASES = [(GO_TOOLCHAINS_RT[0], v) for v in ("plain", "stripped", "pie", "cgo")]
+GO_CASES += [(GO_TOOLCHAINS_RT[-1], v) for v in ("plain", "stripped")
+             if GO_TOOLCHAINS_RT[-1] != GO_TOOLCHAINS_RT[0]]
+
+
+def go_prog(toolchain, variant):
+    path = GOBIN_DIR / f"prog-{toolchain}-{variant}"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: build the Go test programs with `make gobin`")
+    return path
+
+
+def parse_go_dump(text):
+    """{goid: (status, [(function, file, line, inlined)])} of a runtime.Stack(all) dump."""
+    out = {}
+    for block in text.strip().split("\n\n"):
+        lines = block.splitlines()
+        m = re.match(r"goroutine (\d+) \[([^\]]*)\]:", lines[0]) if lines else None
+        if not m:
+            continue
+        frames = []
+        for fn, loc in zip(lines[1::2], lines[2::2]):
+            if fn.startswith("created by "):
+                break
+            lm = re.match(r"\t(.+):(\d+)( \+0x[0-9a-f]+)?$", loc)
+            if lm:
+                frames.append((re.sub(r"\(.*\)$", "", fn), lm.group(1), int(lm.group(2)),
+                               lm.group(3) is None))
+        out[int(m.group(1))] = (m.group(2), frames)
+    return out
+
+
+class GoIdle:
+    """`prog idle` until its "ready" line; the dump it printed; killed on exit."""
+
+    def __init__(self, binary):
+        self.binary = Path(binary)
+        self.proc = subprocess.Popen([str(binary), "idle"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        self.pid = self.proc.pid
+
+    def __enter__(self):
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+    def _wait_ready(self):
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        buf = b""
+        deadline = time.monotonic() + 30
+        while b"\nready\n" not in buf:
+            if self.proc.poll() is not None:
+                pytest.fail(f"{self.binary.name} exited {self.proc.returncode}: "
+                            f"{self.proc.stderr.read().decode(errors='replace')}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"{self.binary.name}: no ready line")
+            buf += self.proc.stdout.read() or b""
+            time.sleep(0.01)
+        text = buf.decode(errors="replace")
+        assert text.startswith(f"pid {self.pid}\n"), text[:200]
+        self.goroutines = parse_go_dump(text)
+        deadline = time.monotonic() + 10
+        while not self.threads(READ_NR):
+            assert time.monotonic() < deadline, "no thread of the Go program sits in read(2)"
+            time.sleep(0.01)
+
+    def threads(self, nr):
+        return [int(t.name) for t in Path(f"/proc/{self.pid}/task").iterdir()
+                if syscall_of(self.pid, int(t.name)) == nr]
+
+    def cleanup(self):
+        if self.proc.poll() is None:
+            os.killpg(self.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+def gdb_all_threads(pid):
+    """{tid: [frame dicts]} of `thread apply all bt` (Go threads have names, so gdb
+    prints `Thread 2 (LWP 123 "name"):`)."""
+    res = run(["gdb", "-nx", "-batch", "-p", str(pid), "-ex", "set debuginfod enabled off",
+               "-ex", "set pagination off", "-ex", "set print frame-arguments none",
+               "-ex", "thread apply all bt"])
+    out, cur = {}, None
+    for line in res.stdout.splitlines():
+        m = re.match(r"Thread \d+ .*\(LWP (\d+)", line)
+        if m:
+            cur = out.setdefault(int(m.group(1)), [])
+            continue
+        m = GDB_FRAME.match(line)
+        if m and cur is not None:
+            cur.append({"function": m.group(2), "file": m.group(3) or "",
+                        "line": int(m.group(4) or 0)})
+    return out
+
+
+def go_key(frames):
+    return [(f["function"], f["file"], f["line"], f["inlined"]) for f in frames]
+
+
+def check_go_stack(frames, binary, first):
+    """Named from the binary's pclntab, file:line everywhere, walked to a top frame
+    of the runtime (not along rbp), the first frame where the syscall is."""
+    text = describe(frames)
+    assert frames and frames[0]["function"].endswith(first), text
+    assert all(f["module"] == os.path.realpath(binary) for f in frames), text
+    assert all(f["function"] and f["file"] and f["line"] > 0 for f in frames), text
+    assert not any(f["fp_walked"] for f in frames), text
+    assert frames[-1]["function"] in GO_TOP_FRAMES, text
+
+
+@pytest.mark.parametrize("toolchain,variant", GO_CASES,
+                         ids=[f"{t}-{v}" for t, v in GO_CASES])
+def test_go_threads(toolchain, variant, driver):
+    """Every thread of a Go program that sits in futex or read(2): a goroutine's
+    thread in read(2) gives the frames Go's own runtime.Stack prints for that
+    goroutine (inlined ones included); an idle M in runtime.futex gives
+    runtime.futexsleep next (the caller of the frameless leaf), and every
+    stack reaches a frame where the runtime's own traceback stops. With
+    DWARF (.debug_frame), gdb shows the same frames."""
+    binary = go_prog(toolchain, variant)
+    with GoIdle(binary) as prog:
+        reader = prog.threads(READ_NR)[0]
+        futexes = prog.threads(FUTEX_NR)
+        assert futexes, "no Go thread in futex"
+        results = driver_unwind_many(driver, [(prog.pid, t) for t in [reader] + futexes])
+        gdb = gdb_all_threads(prog.pid) if variant != "stripped" else {}
+
+        frames = results[0][0]
+        check_go_stack(frames, binary, "Syscall6")
+        assert frames[-1]["function"] == "runtime.goexit", describe(frames)
+        # runtime.Stack starts that goroutine at its syscall entry, in syscall.Syscall
+        # (another line of it); from its caller on, the frames are the same.
+        want = [g for _, g in prog.goroutines.values()
+                if any(f[0] == "main.blockInRead" for f in g)]
+        assert len(want) == 1, prog.goroutines
+        want = want[0]
+        assert want[0][0] == "syscall.Syscall", want
+        ours = go_key(frames)
+        names = [f[0] for f in ours]
+        i = names.index("syscall.Syscall")
+        assert ours[i + 1:i + len(want)] == want[1:], (f"\nours:    {ours}\n"
+                                                       f"runtime: {want}")
+        assert ("main.readOne", str(GO_SOURCE), ours[names.index("main.readOne")][2],
+                True) in ours, ours
+
+        for t, (frames, _, regs) in zip(futexes, results[1:]):
+            check_go_stack(frames, binary, "runtime.futex")
+            assert frames[1]["function"] == "runtime.futexsleep", describe(frames)
+
+        for t, (frames, _, _) in zip([reader] + futexes, results):
+            if variant == "stripped":
+                continue
+            assert gdb.get(t), f"gdb shows no frames of thread {t}"
+            theirs = [(f["function"], Path(f["file"]).name, f["line"]) for f in gdb[t]]
+            ours = [(f["function"], Path(f["file"]).name, f["line"]) for f in frames]
+            # gdb goes on past the runtime's top frame (runtime.clone, C frames of cgo)
+            assert theirs[:len(ours)] == ours, f"\nours: {ours}\ngdb:  {theirs}"
+
+
+@pytest.mark.parametrize("toolchain", sorted({t for t, _ in GO_CASES}))
+def test_go_stripped_same_as_unstripped(toolchain, driver):
+    """The read(2) thread of the -s -w build and of the plain one: same frames."""
+    stacks = []
+    for variant in ("plain", "stripped"):
+        with GoIdle(go_prog(toolchain, variant)) as prog:
+            frames, _, _ = driver_unwind(driver, prog.pid, prog.threads(READ_NR)[0])
+            stacks.append([(f["function"], f["file"], f["line"], f["inlined"], f["offset"])
+                           for f in frames])
+    assert stacks[0] == stacks[1], f"\nplain:    {stacks[0]}\nstripped: {stacks[1]}"
+
+
+def test_go_frame_pointer_walk(driver):
+    """The rbp chain of an idle M agrees with the pcsp walk, except where it
+    cannot: a frameless leaf (runtime.futex) hides its caller, and nothing
+    stops it at the runtime's top frame."""
+    binary = go_prog(GO_TOOLCHAINS_RT[0], "stripped")
+    with GoIdle(binary) as prog:
+        for t in prog.threads(FUTEX_NR):
+            walked, _, _ = driver_unwind(driver, prog.pid, t)
+            fp, _, _ = driver_unwind(driver, prog.pid, t, fp=True)
+            assert all(f["fp_walked"] for f in fp), describe(fp)
+            assert walked[1]["function"] == "runtime.futexsleep", describe(walked)
+            key_w = [(f["function"], f["line"]) for f in walked if f["function"] !=
+                     "runtime.futexsleep"]
+            key_f = [(f["function"], f["line"]) for f in fp]
+            assert key_f[:len(key_w)] == key_w, f"\npcsp: {key_w}\nrbp:  {key_f}"
+
+
+def test_go_symbolize_matches_unwind(driver):
+    """unwinder__symbolize of the unwound addresses of a Go thread: the same frames."""
+    binary = go_prog(GO_TOOLCHAINS_RT[0], "pie")
+    with GoIdle(binary) as prog:
+        frames, _, _ = driver_unwind(driver, prog.pid, prog.threads(READ_NR)[0])
+        addrs = [g[0]["addr"] for g in physical_groups(frames)]
+        again = driver_symbolize(driver, prog.pid, addrs, first_is_pc=True)
+        key = [(f["addr"], f["function"], f["file"], f["line"], f["inlined"], f["offset"],
+                f["module"]) for f in frames]
+        assert key == [(f["addr"], f["function"], f["file"], f["line"], f["inlined"],
+                        f["offset"], f["module"]) for f in again]

@@ -15,6 +15,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -134,9 +135,34 @@ func runCallers() {
 	printSite("cgo", cgoSite())
 }
 
-// idle parks goroutines in several ways and keeps OS threads idle in
-// futex sleeps, then reports its threads and stays until killed.
+// pipeWriter keeps the pipe open: the reader below never sees EOF.
+var pipeWriter *os.File
+
+// readOne is inlined into blockInRead.
+func readOne(fd int) {
+	var b [1]byte
+	syscall.Read(fd, b[:])
+}
+
+// blockInRead holds its thread in read(2) for good: a goroutine in a
+// system call, whose stack the thread's own stack is.
+//
+//go:noinline
+func blockInRead(fd int) {
+	readOne(fd)
+	sink++
+}
+
+// idle parks goroutines in several ways, keeps OS threads idle in futex
+// sleeps and one in read(2), prints every goroutine's stack
+// (runtime.Stack) and stays until killed.
 func idle() {
+	r, w, err := os.Pipe()
+	if err != nil {
+		panic(err)
+	}
+	pipeWriter = w
+	go blockInRead(int(r.Fd())) // Fd() makes the descriptor blocking
 	var mu sync.Mutex
 	mu.Lock()
 	ready := make(chan struct{})

@@ -11,43 +11,10 @@
 #include "gobin.h"
 #include "golayout.h"
 
-/* waitReasonStrings in enum order, 1.20 and 1.21 (32 values). */
-static const char *const reasons_120[] = {
-	"",
-	"GC assist marking",
-	"IO wait",
-	"chan receive (nil chan)",
-	"chan send (nil chan)",
-	"dumping heap",
-	"garbage collection",
-	"garbage collection scan",
-	"panicwait",
-	"select",
-	"select (no cases)",
-	"GC assist wait",
-	"GC sweep wait",
-	"GC scavenge wait",
-	"chan receive",
-	"chan send",
-	"finalizer wait",
-	"force gc (idle)",
-	"semacquire",
-	"sleep",
-	"sync.Cond.Wait",
-	"sync.Mutex.Lock",
-	"sync.RWMutex.RLock",
-	"sync.RWMutex.Lock",
-	"trace reader (blocked)",
-	"wait for GC cycle",
-	"GC worker (idle)",
-	"GC worker (active)",
-	"preempted",
-	"debug call",
-	"GC mark termination",
-	"stopping the world",
-};
-
-/* 1.22 adds five at the end; 1.23 one more (38 values). */
+/*
+ * waitReasonStrings in enum order, 1.23 (38 values). 1.20 and 1.21 have the
+ * first 32, 1.22 the first 37: reasons were only appended until 1.24.
+ */
 static const char *const reasons_123[] = {
 	"",
 	"GC assist marking",
@@ -275,7 +242,8 @@ static const struct layout_row {
 	    .sudog_waitlink = 64,
 	    .sudog_c = 80,
 	    .labels = GO_LABELS_MAP,
-	    REASONS(reasons_120) } },
+	    .wait_reasons = reasons_123,
+	    .nr_wait_reasons = 32 } },
 	{ 13,
 	  { .minor = 21,
 	    .g_size = 408,
@@ -301,7 +269,8 @@ static const struct layout_row {
 	    .sudog_waitlink = 64,
 	    .sudog_c = 80,
 	    .labels = GO_LABELS_MAP,
-	    REASONS(reasons_120) } },
+	    .wait_reasons = reasons_123,
+	    .nr_wait_reasons = 32 } },
 	{ 12,
 	  { .minor = 22,
 	    .g_size = 424,

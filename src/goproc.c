@@ -482,16 +482,14 @@ struct walk {
  * go1.23 the caller's bp is the one entersyscall pushed below syscallsp).
  */
 static bool stack_start(const struct goproc *p, const struct goroutine *g, uint64_t *pc,
-			uint64_t *bp, bool *need_bp_read)
+			uint64_t *bp)
 {
-	*need_bp_read = false;
 	if (g->status == GO_SYSCALL && g->syscall_sp) {
 		*pc = g->syscall_pc;
 		if (p->l.g_syscallbp > 0) {
 			*bp = g->syscall_bp;
 		} else {
 			*bp = g->syscall_sp - 16;
-			*need_bp_read = true;
 		}
 		return *pc != 0;
 	}
@@ -653,9 +651,8 @@ static int walk_stacks(struct goproc *p, struct gosnap *s, struct snap_priv *sp)
 	for (size_t i = 0; i < s->n && !err; i++) {
 		struct goroutine *g = &s->g[i];
 		uint64_t pc, bp;
-		bool need;
 
-		if (!stack_start(p, g, &pc, &bp, &need)) {
+		if (!stack_start(p, g, &pc, &bp)) {
 			g->stack_unavailable = g->status == GO_RUNNING;
 			continue;
 		}

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <string.h>
 #include "escape.h"
+#include "gobin.h"
 #include "json.h"
 #include "view_go.h"
 #include "view_json.h"
@@ -120,14 +121,9 @@ static void header(FILE *out, const struct goroutine *g, uint64_t now, const cha
 /* As Go prints a function name: the shape of a generic instance is "[...]". */
 static void put_func(FILE *out, const char *fn)
 {
-	const char *open = strchr(fn, '['), *close = strrchr(fn, ']');
 	char buf[sizeof(((struct frame *)0)->function)];
 
-	if (!open || !close || close < open) {
-		put_escaped(out, fn);
-		return;
-	}
-	snprintf(buf, sizeof(buf), "%.*s[...]%s", (int)(open - fn), fn, close + 1);
+	gobin__print_name(fn, buf, sizeof(buf));
 	put_escaped(out, buf);
 }
 

@@ -44,9 +44,11 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 CORE_SRCS := src/json.c src/hmap.c src/model.c src/decode.c src/procfs.c src/log.c \
 	src/view_json.c src/futex.c src/escape.c src/lockinfo.c src/detect.c src/report.c src/owner.c \
 	src/symbols.c
-CORE_SRCS += src/tui/snapshot.c src/tui/table.c src/unwind.c src/ksyms.c src/folded.c
+CORE_SRCS += src/tui/snapshot.c src/tui/snapshot_go.c src/tui/table.c src/unwind.c src/ksyms.c \
+	src/folded.c
 # Go programs: binaries (gobin), runtime layouts, goroutines read from memory, their views
-CORE_SRCS += src/gobin.c src/golayout.c src/goproc.c src/vmread.c src/view_go.c src/x86insn.c
+CORE_SRCS += src/gobin.c src/golayout.c src/goproc.c src/vmread.c src/view_go.c src/x86insn.c \
+	src/gotrack.c
 # Only src/tui/top.c includes curses.
 APP_SRCS := $(CORE_SRCS) src/consumer.c src/loop.c src/opts.c src/session.c src/cmd_stream.c \
 	src/cmd_check.c src/cmd_run.c src/cmd_goroutines.c src/stacks.c src/tui/top.c src/main.c

@@ -32,6 +32,7 @@ static const char usage_text[] =
 	"      --json               NDJSON output (the default for stream)\n"
 	"      --stacks             stream: the stack of every wait over 100 ms in its wait_end\n"
 	"      --folded             stream: at the end, folded stacks of wait time (flame graphs)\n"
+	"      --no-goroutines      top: do not read the goroutines of Go programs\n"
 	"      --stuck-after SECONDS  report stuck groups once their waits are this old\n"
 	"                           (default 0.1; run: 1)\n"
 	"      --ringbuf-mb MB      BPF ring buffer size, a power of two (default 16)\n"
@@ -58,7 +59,15 @@ void opts__usage(FILE *out)
 	fputs(usage_text, out);
 }
 
-enum { OPT_JSON = 256, OPT_RINGBUF, OPT_MAX_THREADS, OPT_STUCK_AFTER, OPT_STACKS, OPT_FOLDED };
+enum {
+	OPT_JSON = 256,
+	OPT_RINGBUF,
+	OPT_MAX_THREADS,
+	OPT_STUCK_AFTER,
+	OPT_STACKS,
+	OPT_FOLDED,
+	OPT_NO_GOROUTINES,
+};
 
 static const struct option long_opts[] = {
 	{ "pid", required_argument, NULL, 'p' },
@@ -74,6 +83,7 @@ static const struct option long_opts[] = {
 	{ "stuck-after", required_argument, NULL, OPT_STUCK_AFTER },
 	{ "stacks", no_argument, NULL, OPT_STACKS },
 	{ "folded", no_argument, NULL, OPT_FOLDED },
+	{ "no-goroutines", no_argument, NULL, OPT_NO_GOROUTINES },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -132,6 +142,7 @@ int opts__parse(const char *cmd, int argc, char **argv, struct opts *o)
 	o->interval_s = 1;
 	o->ringbuf_bytes = 16u << 20;
 	o->max_threads = 65536;
+	o->goroutines = !strcmp(cmd, "top");
 	optind = 1;
 	bool run = !strcmp(cmd, "run");
 
@@ -189,6 +200,9 @@ int opts__parse(const char *cmd, int argc, char **argv, struct opts *o)
 			break;
 		case OPT_FOLDED:
 			o->folded = o->stacks = true;
+			break;
+		case OPT_NO_GOROUTINES:
+			o->goroutines = false;
 			break;
 		case OPT_STUCK_AFTER:
 			if (parse_seconds(cmd, "--stuck-after", optarg, &o->stuck_after_s))

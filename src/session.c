@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include "gotrack.h"
 #include "hmap.h"
 #include "log.h"
 #include "owner.h"
@@ -14,6 +15,7 @@
 #define PROC "/proc"
 #define DETECT_TICK_NS 100000000ull /* 100 ms: detection latency is about two ticks */
 #define DETECT_MIN_WAIT_NS 100000000ull /* waits younger than this are not examined */
+#define GO_SNAPSHOT_NS 1000000000ull /* goroutine tables are read at most once a second */
 
 static void on_change(const struct model_event *ev, void *ctx)
 {
@@ -30,6 +32,18 @@ static void on_change(const struct model_event *ev, void *ctx)
 		else if (ev->kind == MC_THREAD_EXEC || ev->kind == MC_PROCESS_EXIT)
 			stacks__forget_process(s->stacks,
 					       ev->thread ? ev->thread->pid : ev->process->pid);
+	}
+	/* goroutines: every process is probed once; an exec may make it Go, or not */
+	if (s->go) {
+		if (ev->kind == MC_THREAD_NEW) {
+			gotrack__note(s->go, ev->thread->pid);
+		} else if (ev->kind == MC_THREAD_EXEC || ev->kind == MC_PROCESS_EXIT) {
+			uint32_t pid = ev->thread ? ev->thread->pid : ev->process->pid;
+
+			gotrack__forget(s->go, pid);
+			if (ev->kind == MC_THREAD_EXEC)
+				gotrack__note(s->go, pid);
+		}
 	}
 }
 
@@ -149,6 +163,11 @@ int session__open(struct session *s, struct opts *o, const struct session_hooks 
 	s->stacks = stacks__new(s->consumer);
 	if (!s->stacks)
 		log_warn("stacks will not be shown: %s", strerror(errno));
+	if (o->goroutines) {
+		s->go = gotrack__new(PROC, GO_SNAPSHOT_NS);
+		if (!s->go)
+			log_warn("goroutines will not be shown: %s", strerror(errno));
+	}
 	s->boot_gone = hmap__new();
 	procfs__scan(PROC, &o->filter, collect_proc_thread, s);
 	if (o->duration_s > 0)
@@ -272,6 +291,8 @@ void session__detect(struct session *s)
 	resolve_owners(s, now);
 	if (detector__run(s->detector, s->model, now))
 		log_error(ENOMEM, "stuck-group detection");
+	if (s->go)
+		gotrack__tick(s->go, now);
 }
 
 static bool watched_pids_gone(const struct session *s)
@@ -381,6 +402,7 @@ void session__close(struct session *s)
 	free(s->boot);
 	hmap__free(s->boot_gone);
 	stacks__free(s->stacks);
+	gotrack__free(s->go);
 	consumer__free(s->consumer);
 	detector__free(s->detector);
 	model__free(s->model);

@@ -21,6 +21,7 @@
 #include "names.h"
 #include "procfs.h"
 
+struct gotrack;
 struct session;
 
 struct session_hooks {
@@ -44,6 +45,7 @@ struct session {
 	struct consumer *consumer;
 	struct detector *detector;
 	struct stacks *stacks;
+	struct gotrack *go; /* goroutines of Go processes, when opts->goroutines */
 	uint64_t start_ns;
 	uint64_t deadline_ns; /* 0: none */
 	uint64_t tick_ns;

@@ -10,6 +10,7 @@
 #include "lockinfo.h"
 #include "symbols.h"
 #include "tui/snapshot.h"
+#include "tui/snapshot_go.h"
 
 void snap_duration(char *buf, size_t len, uint64_t ns)
 {
@@ -108,6 +109,7 @@ static void fill_procs(struct snapshot *s, const struct model *m)
 
 		memset(r, 0, sizeof(*r));
 		r->pid = p->pid;
+		r->goroutines = -1;
 		term_escape(r->comm, sizeof(r->comm), p->comm, TANGLE_COMM_LEN);
 	}
 	s->nr_procs = n;
@@ -275,7 +277,7 @@ static void fill_group(struct group_row *r, const struct stuck_group *g, uint64_
 
 struct snapshot *snapshot__take(const struct model *m, const struct detector *d,
 				const struct snapshot *prev, uint64_t now, snap_place_fn place,
-				void *place_ctx)
+				void *place_ctx, const struct snap_go_source *go)
 {
 	struct snapshot *s = calloc(1, sizeof(*s));
 	struct hmap *groups = NULL;
@@ -321,6 +323,11 @@ struct snapshot *snapshot__take(const struct model *m, const struct detector *d,
 	for (size_t i = 0; i < s->nr_groups; i++)
 		fill_group(&s->groups[i], detector__group(d, i), now, place, place_ctx);
 	hmap__free(groups);
+	if (go && snapshot__fill_go(s, now, go)) {
+		snapshot__free(s);
+		errno = ENOMEM;
+		return NULL;
+	}
 	return s;
 }
 
@@ -332,5 +339,6 @@ void snapshot__free(struct snapshot *s)
 	free(s->threads);
 	free(s->locks);
 	free(s->groups);
+	snapshot__free_go(s);
 	free(s);
 }

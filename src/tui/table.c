@@ -13,15 +13,16 @@
 #include "tui/snapshot.h"
 
 static const struct column proc_cols[] = {
-	{ "PID", 8, true },  { "COMM", 16, false },  { "THR", 5, true },
-	{ "RUN", 4, true },  { "RDY", 4, true },     { "BLK", 4, true },
-	{ "BLK%", 6, true }, { "LONGEST", 9, true }, { "STUCK", 6, true },
+	{ "PID", 8, true },   { "COMM", 16, false }, { "THR", 5, true },  { "RUN", 4, true },
+	{ "RDY", 4, true },   { "BLK", 4, true },    { "BLK%", 6, true }, { "LONGEST", 9, true },
+	{ "STUCK", 6, true }, { "GOR", 7, true },
 };
 
 static const struct column thread_cols[] = {
-	{ "TID", 8, true },    { "PID", 8, true },     { "COMM", 16, false },
-	{ "STATE", 6, false }, { "WAITING", 9, true }, { "KIND", 7, false },
-	{ "OWNER", 8, true },  { "STUCK", 6, false },  { "WAITS ON", 0, false },
+	{ "TID", 8, true },	  { "PID", 8, true },	  { "COMM", 16, false },
+	{ "STATE", 6, false },	  { "WAITING", 9, true }, { "KIND", 7, false },
+	{ "OWNER", 8, true },	  { "STUCK", 6, false },  { "GOID", 7, true },
+	{ "WAITS ON", 0, false },
 };
 
 static const struct column lock_cols[] = {
@@ -33,6 +34,11 @@ static const struct column lock_cols[] = {
 static const struct column group_cols[] = {
 	{ "GROUP", 6, true }, { "KIND", 10, false },	      { "AGE", 9, true },
 	{ "N", 4, true },     { "WAIT-FOR CHAIN", 0, false },
+};
+
+static const struct column gor_cols[] = {
+	{ "PID", 8, true },	{ "COMM", 16, false },	{ "COUNT", 6, true },  { "GOID", 8, true },
+	{ "STATE", 22, false }, { "WAITING", 9, true }, { "WHERE", 0, false },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -49,6 +55,9 @@ const struct column *view__columns(enum view_id v, size_t *n)
 	case VIEW_LOCKS:
 		*n = ARRAY_SIZE(lock_cols);
 		return lock_cols;
+	case VIEW_GOROUTINES:
+		*n = ARRAY_SIZE(gor_cols);
+		return gor_cols;
 	default:
 		*n = ARRAY_SIZE(group_cols);
 		return group_cols;
@@ -64,6 +73,8 @@ size_t view__nr_rows(const struct snapshot *s, enum view_id v)
 		return s->nr_threads;
 	case VIEW_LOCKS:
 		return s->nr_locks;
+	case VIEW_GOROUTINES:
+		return s->nr_gors;
 	default:
 		return s->nr_groups;
 	}
@@ -117,9 +128,15 @@ static void proc_cell(const struct proc_row *r, size_t col, char *buf, size_t le
 		else
 			snprintf(buf, len, "-");
 		break;
-	default:
+	case 8:
 		if (r->stuck)
 			snprintf(buf, len, "%u", r->stuck);
+		else
+			snprintf(buf, len, "-");
+		break;
+	default:
+		if (r->goroutines >= 0)
+			snprintf(buf, len, "%d", r->goroutines);
 		else
 			snprintf(buf, len, "-");
 	}
@@ -158,6 +175,12 @@ static void thread_cell(const struct thread_row *r, size_t col, char *buf, size_
 	case 7:
 		if (r->group_id)
 			snprintf(buf, len, "G%" PRIu64, r->group_id);
+		else
+			snprintf(buf, len, "%s", "");
+		break;
+	case 8:
+		if (r->goid)
+			snprintf(buf, len, "%" PRIu64, r->goid);
 		else
 			snprintf(buf, len, "%s", "");
 		break;
@@ -232,6 +255,56 @@ static void group_cell(const struct group_row *r, size_t col, char *buf, size_t 
 	}
 }
 
+static void gor_cell(const struct gor_row *r, size_t col, char *buf, size_t len)
+{
+	switch (col) {
+	case 0:
+		snprintf(buf, len, "%u", r->pid);
+		break;
+	case 1:
+		snprintf(buf, len, "%s", r->comm);
+		break;
+	case 2:
+		snprintf(buf, len, "%s", "");
+		if (!r->member && !r->error)
+			snprintf(buf, len, "%u", r->count);
+		break;
+	case 3:
+		snprintf(buf, len, "%s", "");
+		if (r->goid)
+			snprintf(buf, len, "%" PRIu64, r->goid);
+		break;
+	case 4:
+		snprintf(buf, len, "%s", r->state);
+		break;
+	case 5:
+		if (r->error) {
+			snprintf(buf, len, "-");
+			break;
+		}
+		snap_duration(buf, len, r->wait_ns);
+		if (r->at_least) { /* ">5.0s": it was already so when tangle first looked */
+			char d[32];
+
+			snprintf(d, sizeof(d), "%s", buf);
+			snprintf(buf, len, ">%s", d);
+		}
+		break;
+	default:
+		if (r->member)
+			snprintf(buf, len, "  `- %s%screated by %s", r->labels,
+				 r->labels[0] ? " " : "", r->created[0] ? r->created : "?");
+		else if (r->error)
+			snprintf(buf, len, "cannot read goroutines: %s", r->site);
+		else
+			snprintf(buf, len, "%s %s%s%s",
+				 r->count < 2 ? " " :
+				 r->expanded  ? "-" :
+						"+",
+				 r->site, r->labels[0] ? " " : "", r->labels);
+	}
+}
+
 void view__cell(const struct snapshot *s, enum view_id v, size_t row, size_t col, char *buf,
 		size_t len)
 {
@@ -247,6 +320,9 @@ void view__cell(const struct snapshot *s, enum view_id v, size_t row, size_t col
 		break;
 	case VIEW_LOCKS:
 		lock_cell(&s->locks[row], col, buf, len);
+		break;
+	case VIEW_GOROUTINES:
+		gor_cell(&s->gors[row], col, buf, len);
 		break;
 	default:
 		group_cell(&s->groups[row], col, buf, len);
@@ -290,8 +366,10 @@ static int proc_cmp(const struct proc_row *a, const struct proc_row *b, size_t c
 		return cmp_double(a->blocked_share, b->blocked_share);
 	case 7:
 		return cmp_u64(a->longest_wait_ns, b->longest_wait_ns);
-	default:
+	case 8:
 		return cmp_u64(a->stuck, b->stuck);
+	default:
+		return cmp_u64((uint64_t)(a->goroutines + 1), (uint64_t)(b->goroutines + 1));
 	}
 }
 
@@ -314,6 +392,8 @@ static int thread_cmp(const struct thread_row *a, const struct thread_row *b, si
 		return cmp_u64(a->owner_tid, b->owner_tid);
 	case 7:
 		return cmp_u64(a->group_id, b->group_id);
+	case 8:
+		return cmp_u64(a->goid, b->goid);
 	default:
 		return cmp_u64(a->waiting ? a->addr : 0, b->waiting ? b->addr : 0);
 	}
@@ -357,6 +437,49 @@ static int group_cmp(const struct group_row *a, const struct group_row *b, size_
 	}
 }
 
+/* By the group's figures, so that members stay under their group. */
+static int gor_group_cmp(const struct gor_row *a, const struct gor_row *b, size_t col)
+{
+	switch (col) {
+	case 0:
+		return cmp_u64(a->pid, b->pid);
+	case 1:
+		return strcmp(a->comm, b->comm);
+	case 2:
+		return cmp_u64(a->group_count, b->group_count);
+	case 3:
+		return cmp_u64(a->group_goid, b->group_goid);
+	case 4:
+		return strcmp(a->state, b->state);
+	case 5:
+		return cmp_u64(a->group_wait_ns, b->group_wait_ns);
+	default:
+		return strcmp(a->site, b->site);
+	}
+}
+
+/* A group, then its members (longest wait first); the order asked for applies to groups. */
+static int gor_cmp(const struct gor_row *a, const struct gor_row *b, size_t col, int dir)
+{
+	int r = gor_group_cmp(a, b, col);
+
+	if (!r)
+		r = cmp_u64(b->group_wait_ns, a->group_wait_ns);
+	if (!r)
+		r = cmp_u64(a->pid, b->pid);
+	if (!r)
+		r = cmp_u64(a->key, b->key);
+	if (r)
+		return r * dir;
+	if (!r)
+		r = cmp_u64(a->member, b->member);
+	if (!r)
+		r = cmp_u64(b->wait_ns, a->wait_ns);
+	if (!r)
+		r = cmp_u64(a->goid, b->goid);
+	return r;
+}
+
 static int row_cmp(const void *a, const void *b, void *arg)
 {
 	const struct sort_ctx *c = arg;
@@ -382,6 +505,8 @@ static int row_cmp(const void *a, const void *b, void *arg)
 		if (!r) /* the same address in two processes */
 			r = lock_cmp(a, b, 0);
 		break;
+	case VIEW_GOROUTINES:
+		return gor_cmp(a, b, c->col, c->dir);
 	default:
 		r = group_cmp(a, b, c->col);
 	}
@@ -401,6 +526,9 @@ void view__sort(struct snapshot *s, enum view_id v, size_t col, bool descending)
 		break;
 	case VIEW_LOCKS:
 		qsort_r(s->locks, s->nr_locks, sizeof(*s->locks), row_cmp, &c);
+		break;
+	case VIEW_GOROUTINES:
+		qsort_r(s->gors, s->nr_gors, sizeof(*s->gors), row_cmp, &c);
 		break;
 	default:
 		qsort_r(s->groups, s->nr_groups, sizeof(*s->groups), row_cmp, &c);
@@ -434,6 +562,8 @@ uint32_t view__row_pid(const struct snapshot *s, enum view_id v, size_t row)
 		return s->threads[row].pid;
 	case VIEW_LOCKS:
 		return s->locks[row].pid;
+	case VIEW_GOROUTINES:
+		return s->gors[row].pid;
 	default:
 		return 0;
 	}

@@ -19,6 +19,8 @@
 #include <wchar.h>
 #include "cmd.h"
 #include "futex.h"
+#include "goproc.h"
+#include "gotrack.h"
 #include "hmap.h"
 #include "lockinfo.h"
 #include "log.h"
@@ -49,6 +51,7 @@ enum tone {
 #define PLACECACHE_MAX 4096
 #define PLACE_TTL_NS (5 * 1000000000ull)
 #define PLACE_ELF_TTL_NS (60 * 1000000000ull)
+#define MAX_EXPANDED 64 /* goroutine groups listed member by member at once */
 
 static const double refresh_steps[] = { 0.2, 0.5, 1, 2, 5, 10 };
 
@@ -67,11 +70,16 @@ struct top {
 	char search[64];
 	char filter[64];
 	char input[64];
-	int input_mode; /* 0, '/', '\\' */
+	int input_mode; /* 0, '/', '\\', 'L' (goroutine label) */
+	char go_label[64]; /* Goroutines view: only goroutines with this label */
+	bool go_system; /* Goroutines view: the runtime's own goroutines too */
+	uint64_t expanded[MAX_EXPANDED]; /* goroutine groups shown with their members */
+	size_t nr_expanded;
 	uint32_t pid_limit;
 	bool paused, detail, help, color, initialized;
 	int refresh_step;
 	uint64_t last_snap_ns;
+	uint64_t last_rate_ns; /* when last_events was counted */
 	uint64_t last_events;
 	double events_per_s;
 	char host[64];
@@ -318,6 +326,9 @@ static uint64_t row_key(const struct snapshot *s, enum view_id v, size_t row)
 		return s->threads[row].tid;
 	case VIEW_LOCKS:
 		return s->locks[row].addr ^ ((uint64_t)s->locks[row].pid << 48);
+	case VIEW_GOROUTINES:
+		return s->gors[row].key ^
+		       (s->gors[row].member ? s->gors[row].goid * 0x9e3779b97f4a7c15ULL : 0);
 	default:
 		return s->groups[row].id;
 	}
@@ -367,19 +378,48 @@ static void resort(struct top *t)
 	update_visible(t);
 }
 
+/* ---- goroutines, from the session's tracker ---- */
+
+static const struct go_process *go_next(void *ctx, size_t *it)
+{
+	return gotrack__next(ctx, it);
+}
+
+static void go_frames(const struct go_process *gp, uint64_t pc, bool is_return, struct frame *out,
+		      size_t max, size_t *n, void *ctx)
+{
+	(void)ctx;
+	goproc__frames(gp->proc, pc, is_return, out, max, n);
+}
+
 static void take_snapshot(struct top *t)
 {
 	struct session *s = &t->session;
 	const struct consumer_stats *st = consumer__stats(s->consumer);
+	struct snap_go_source go = {
+		.next = go_next,
+		.frames = go_frames,
+		.ctx = s->go,
+		.label = t->go_label,
+		.system = t->go_system,
+		.expanded = t->expanded,
+		.nr_expanded = t->nr_expanded,
+	};
 	uint64_t now = now_ns();
 	struct snapshot *snap;
 
-	snap = snapshot__take(s->model, s->detector, t->snap, now, cached_place, t);
+	snap = snapshot__take(s->model, s->detector, t->snap, now, cached_place, t,
+			      s->go ? &go : NULL);
 	if (!snap)
 		return;
-	if (t->last_snap_ns && now > t->last_snap_ns)
-		t->events_per_s = (st->events - t->last_events) / ((now - t->last_snap_ns) / 1e9);
-	t->last_events = st->events;
+	/* a snapshot a key asked for comes early: the rate needs a longer stretch */
+	if (!t->last_rate_ns || now - t->last_rate_ns >= 200000000ull) {
+		if (t->last_rate_ns)
+			t->events_per_s =
+				(st->events - t->last_events) / ((now - t->last_rate_ns) / 1e9);
+		t->last_events = st->events;
+		t->last_rate_ns = now;
+	}
 	t->last_snap_ns = now;
 	snapshot__free(t->snap);
 	t->snap = snap;
@@ -388,7 +428,8 @@ static void take_snapshot(struct top *t)
 
 /* ---- drawing ---- */
 
-static const char *const view_names[VIEW_MAX] = { "Processes", "Threads", "Locks", "Stuck" };
+static const char *const view_names[VIEW_MAX] = { "Processes", "Threads", "Locks", "Stuck",
+						  "Goroutines" };
 
 static void draw_header(struct top *t)
 {
@@ -428,10 +469,15 @@ static void draw_header(struct top *t)
 	x += put_fmt(1, x, tone(t, TONE_BLOCKED), "%u blocked", s ? s->blocked : 0);
 	x += put_fmt(1, x, tone(t, TONE_HEADER), "   Stuck ");
 	if (s && s->nr_groups)
-		put_fmt(1, x, tone(t, TONE_STUCK), "%zu group%s, %zu threads", s->nr_groups,
-			s->nr_groups == 1 ? "" : "s", stuck_threads);
+		x += put_fmt(1, x, tone(t, TONE_STUCK), "%zu group%s, %zu threads", s->nr_groups,
+			     s->nr_groups == 1 ? "" : "s", stuck_threads);
 	else
-		put_fmt(1, x, tone(t, TONE_VALUE), "none");
+		x += put_fmt(1, x, tone(t, TONE_VALUE), "none");
+	if (s && s->go_processes) {
+		x += put_fmt(1, x, tone(t, TONE_HEADER), "   Goroutines ");
+		put_fmt(1, x, tone(t, TONE_VALUE), "%zu in %zu Go process%s", s->goroutines,
+			s->go_processes, s->go_processes == 1 ? "" : "es");
+	}
 }
 
 static void draw_tabs(struct top *t)
@@ -449,7 +495,11 @@ static void draw_tabs(struct top *t)
 	if (t->pid_limit)
 		x += put_fmt(2, x, tone(t, TONE_WARN), " pid %u ", t->pid_limit);
 	if (t->filter[0])
-		put_fmt(2, x + 1, tone(t, TONE_WARN), " filter: %s ", t->filter);
+		x += 1 + put_fmt(2, x + 1, tone(t, TONE_WARN), " filter: %s ", t->filter);
+	if (t->view == VIEW_GOROUTINES && t->go_label[0])
+		x += 1 + put_fmt(2, x + 1, tone(t, TONE_WARN), " label %s ", t->go_label);
+	if (t->view == VIEW_GOROUTINES && t->go_system)
+		put_fmt(2, x + 1, tone(t, TONE_WARN), " +runtime ");
 }
 
 /* Widths of the columns for the current terminal; the flexible one takes the rest. */
@@ -484,6 +534,16 @@ static attr_t row_tone(const struct top *t, size_t row, bool selected)
 		return s->procs[row].stuck ? tone(t, TONE_STUCK) : tone(t, TONE_NORMAL);
 	case VIEW_STUCK:
 		return tone(t, TONE_STUCK);
+	case VIEW_GOROUTINES:
+		if (s->gors[row].error)
+			return tone(t, TONE_WARN);
+		if (strstr(s->gors[row].state, "(leaked)") ||
+		    strstr(s->gors[row].state, "nil chan") ||
+		    !strcmp(s->gors[row].state, "select (no cases)"))
+			return tone(t, TONE_STUCK);
+		if (!strcmp(s->gors[row].state, "running"))
+			return tone(t, TONE_RUNNING);
+		return s->gors[row].member ? tone(t, TONE_DIM) : tone(t, TONE_NORMAL);
 	default:
 		return tone(t, TONE_NORMAL);
 	}
@@ -540,7 +600,11 @@ static void draw_table(struct top *t, int y0, int height)
 	}
 	if (!t->snap || !t->nr_visible)
 		put_fmt(y0 + 2, 2, tone(t, TONE_DIM), "%s",
-			t->view == VIEW_STUCK ? "No stuck threads." : "Nothing to show.");
+			t->view == VIEW_STUCK ? "No stuck threads." :
+			t->view == VIEW_GOROUTINES && !t->session.go ?
+						"Goroutines are not read (--no-goroutines)." :
+			t->view == VIEW_GOROUTINES ? "No Go programs seen yet." :
+						     "Nothing to show.");
 }
 
 /* The wait's stack, innermost first: function, then file:line or module. */
@@ -596,6 +660,9 @@ static void detail_thread(struct top *t, const struct thread_row *r, int y, int 
 
 	put_fmt(row++, 1, tone(t, TONE_HEADER), "thread %u \"%s\" of pid %u, %s", r->tid, r->comm,
 		r->pid, thread_state_name(r->state));
+	if (r->goid)
+		put_fmt(row++, 3, tone(t, TONE_NORMAL), "runs goroutine %" PRIu64 " (%s)", r->goid,
+			r->go_func[0] ? r->go_func : "?");
 	if (!r->waiting) {
 		put_fmt(row++, 3, tone(t, TONE_NORMAL), "not in a futex wait");
 		return;
@@ -631,6 +698,47 @@ static void detail_thread(struct top *t, const struct thread_row *r, int y, int 
 	stack_lines(t, r, row, y + h);
 }
 
+/* A goroutine group (or one goroutine): what it waits in, since when, its stack, its members. */
+static void detail_goroutines(struct top *t, const struct gor_row *r, int y, int h)
+{
+	char dur[32];
+	int row = y, end = y + h;
+
+	if (r->error) {
+		put_fmt(row++, 1, tone(t, TONE_HEADER), "process %u \"%s\"", r->pid, r->comm);
+		put_fmt(row++, 3, tone(t, TONE_WARN), "its goroutines cannot be read: %s", r->site);
+		return;
+	}
+	snap_duration(dur, sizeof(dur), r->wait_ns);
+	if (r->member || r->count == 1)
+		put_fmt(row++, 1, tone(t, TONE_HEADER),
+			"goroutine %" PRIu64 " [%s, %s%s] of pid %u \"%s\"", r->goid, r->state,
+			r->at_least ? "at least " : "", dur, r->pid, r->comm);
+	else
+		put_fmt(row++, 1, tone(t, TONE_HEADER),
+			"%u goroutines [%s] of pid %u \"%s\", the longest %s%s", r->count, r->state,
+			r->pid, r->comm, r->at_least ? "at least " : "", dur);
+	if (!r->member && r->count > 1 && row < end)
+		put_fmt(row++, 3, tone(t, TONE_NORMAL), "goids %s  (Right lists them)", r->goids);
+	if (r->labels[0] && row < end)
+		put_fmt(row++, 3, tone(t, TONE_NORMAL), "labels %s", r->labels);
+	if (r->stack_unavailable && row < end)
+		put_fmt(row++, 3, tone(t, TONE_DIM), "running on a thread now: stack unavailable");
+	for (size_t i = 0; i < r->nr_frames && row < end; i++) {
+		const struct gor_frame *f = &r->frames[i];
+
+		put_fmt(row++, 3, tone(t, TONE_NORMAL), "%-48s %s%s", f->function, f->where,
+			f->inlined ? " (inlined)" : "");
+	}
+	if (r->created[0] && row < end) {
+		if (r->member && r->parent_goid)
+			put_fmt(row++, 3, tone(t, TONE_DIM), "created by %s in goroutine %" PRIu64,
+				r->created, r->parent_goid);
+		else
+			put_fmt(row++, 3, tone(t, TONE_DIM), "created by %s", r->created);
+	}
+}
+
 static void draw_detail(struct top *t, int y, int h)
 {
 	const struct snapshot *s = t->snap;
@@ -650,6 +758,9 @@ static void draw_detail(struct top *t, int y, int h)
 	switch (t->view) {
 	case VIEW_THREADS:
 		detail_thread(t, &s->threads[row], y + 1, h - 1);
+		break;
+	case VIEW_GOROUTINES:
+		detail_goroutines(t, &s->gors[row], y + 1, h - 1);
 		break;
 	case VIEW_PROCESSES: {
 		const struct proc_row *p = &s->procs[row];
@@ -701,7 +812,7 @@ static void draw_detail(struct top *t, int y, int h)
 static const char *const help_lines[] = {
 	"tangle top: what every thread waits on, who holds it, and who is stuck",
 	"",
-	"  1 2 3 4, Tab, S-Tab, F2  switch view: Processes, Threads, Locks, Stuck",
+	"  1 2 3 4 5, Tab, S-Tab, F2  views: Processes, Threads, Locks, Stuck, Goroutines",
 	"  Up Down PgUp PgDn Home End, j k   move the selection",
 	"  Enter, F5      show or hide the detail pane of the selected row",
 	"  /, F3          search (Enter jumps to the next match, n repeats)",
@@ -712,6 +823,10 @@ static const char *const help_lines[] = {
 	"  + -            refresh interval up / down",
 	"  ?, h, F1       this help",
 	"  q, F10         quit",
+	"Goroutines view (Go programs, read from their memory without stopping them):",
+	"  Right, l / Left  list a group's goroutines / fold them again",
+	"  L              only goroutines with a pprof label (key=value or key)",
+	"  S              the runtime's own goroutines too (GC workers, ...)",
 	"",
 	"Stuck groups are threads that can never proceed: a cycle of waits (deadlock),",
 	"or waits on a lock whose owner exited (abandoned), and all who wait on them.",
@@ -740,7 +855,9 @@ static void draw_footer(struct top *t)
 	clrtoeol();
 	if (t->input_mode) {
 		put_fmt(y, 0, tone(t, TONE_KEY), "%s",
-			t->input_mode == '/' ? "Search:" : "Filter:");
+			t->input_mode == '/' ? "Search:" :
+			t->input_mode == 'L' ? "Label:" :
+					       "Filter:");
 		put_fmt(y, 8, tone(t, TONE_NORMAL), "%s_", t->input);
 		return;
 	}
@@ -813,6 +930,32 @@ static void switch_view(struct top *t, int v)
 	resort(t);
 }
 
+/* Goroutines view: list the members of the selected group (on), or fold it (off). */
+static void expand(struct top *t, bool on)
+{
+	const struct gor_row *r;
+	size_t k = 0;
+
+	if (t->view != VIEW_GOROUTINES || !t->snap || !t->nr_visible)
+		return;
+	r = &t->snap->gors[t->visible[t->sel[t->view]]];
+	if (on && (r->member || r->count < 2 || r->expanded))
+		return;
+	if (!on && !r->expanded && !r->member)
+		return;
+	for (size_t i = 0; i < t->nr_expanded; i++)
+		if (t->expanded[i] != r->key)
+			t->expanded[k++] = t->expanded[i];
+	t->nr_expanded = k;
+	if (on) {
+		if (t->nr_expanded == MAX_EXPANDED) /* the oldest is folded */
+			memmove(t->expanded, t->expanded + 1, --t->nr_expanded * sizeof(uint64_t));
+		t->expanded[t->nr_expanded++] = r->key;
+	}
+	t->sel_key[t->view] = r->key; /* the group row stays selected */
+	take_snapshot(t);
+}
+
 static void input_key(struct top *t, int ch)
 {
 	size_t len = strlen(t->input);
@@ -825,6 +968,9 @@ static void input_key(struct top *t, int ch)
 		if (t->input_mode == '/') {
 			snprintf(t->search, sizeof(t->search), "%s", t->input);
 			search_next(t, false);
+		} else if (t->input_mode == 'L') {
+			snprintf(t->go_label, sizeof(t->go_label), "%s", t->input);
+			take_snapshot(t);
 		} else {
 			snprintf(t->filter, sizeof(t->filter), "%s", t->input);
 			update_visible(t);
@@ -846,7 +992,10 @@ static void input_key(struct top *t, int ch)
 static void start_input(struct top *t, int mode)
 {
 	t->input_mode = mode;
-	snprintf(t->input, sizeof(t->input), "%s", mode == '/' ? "" : t->filter);
+	snprintf(t->input, sizeof(t->input), "%s",
+		 mode == '/' ? "" :
+		 mode == 'L' ? t->go_label :
+			       t->filter);
 }
 
 /* Returns false to quit. */
@@ -899,7 +1048,25 @@ static bool key(struct top *t, int ch)
 	case '2':
 	case '3':
 	case '4':
+	case '5':
 		switch_view(t, ch - '1');
+		break;
+	case KEY_RIGHT:
+	case 'l':
+		expand(t, true);
+		break;
+	case KEY_LEFT:
+		expand(t, false);
+		break;
+	case 'L':
+		if (t->view == VIEW_GOROUTINES)
+			start_input(t, 'L');
+		break;
+	case 'S':
+		if (t->view == VIEW_GOROUTINES) {
+			t->go_system = !t->go_system;
+			take_snapshot(t);
+		}
 		break;
 	case '\n':
 	case '\r':
@@ -1076,6 +1243,8 @@ int cmd_top(int argc, char **argv)
 	t.sort_desc[VIEW_PROCESSES] = true;
 	t.sort_col[VIEW_LOCKS] = 3;
 	t.sort_desc[VIEW_LOCKS] = true;
+	t.sort_col[VIEW_GOROUTINES] = 2; /* the biggest groups first, like pprof */
+	t.sort_desc[VIEW_GOROUTINES] = true;
 	gethostname(t.host, sizeof(t.host) - 1);
 	t.placecache = hmap__new();
 	the_top = &t;

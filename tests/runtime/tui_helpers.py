@@ -44,17 +44,21 @@ POLL_S = 0.05
 COLUMNS = {
     "processes": (("PID", 8, True), ("COMM", 16, False), ("THR", 5, True), ("RUN", 4, True),
                   ("RDY", 4, True), ("BLK", 4, True), ("BLK%", 6, True), ("LONGEST", 9, True),
-                  ("STUCK", 6, True)),
+                  ("STUCK", 6, True), ("GOR", 7, True)),
     "threads": (("TID", 8, True), ("PID", 8, True), ("COMM", 16, False), ("STATE", 6, False),
                 ("WAITING", 9, True), ("KIND", 7, False), ("OWNER", 8, True),
-                ("STUCK", 6, False), ("WAITS ON", 0, False)),
+                ("STUCK", 6, False), ("GOID", 7, True), ("WAITS ON", 0, False)),
     "locks": (("PID", 8, True), ("KIND", 7, False), ("OWNER", 8, True), ("WAITERS", 8, True),
               ("CONT/S", 8, True), ("WAITS", 8, True), ("TOTAL", 9, True), ("MAX", 9, True),
               ("LOCK", 0, False)),
     "stuck": (("GROUP", 6, True), ("KIND", 10, False), ("AGE", 9, True), ("N", 4, True),
               ("WAIT-FOR CHAIN", 0, False)),
+    "goroutines": (("PID", 8, True), ("COMM", 16, False), ("COUNT", 6, True), ("GOID", 8, True),
+                   ("STATE", 22, False), ("WAITING", 9, True), ("WHERE", 0, False)),
 }
-VIEW_KEYS = {"processes": "1", "threads": "2", "locks": "3", "stuck": "4"}
+VIEW_KEYS = {"processes": "1", "threads": "2", "locks": "3", "stuck": "4", "goroutines": "5"}
+EMPTY_TEXTS = ("Nothing to show.", "No stuck threads.", "No Go programs seen yet.",
+               "Goroutines are not read (--no-goroutines).")
 DETAIL_TITLE = "Detail (Enter closes)"
 
 
@@ -360,7 +364,7 @@ class Screen:
             line = self.lines[n]
             if line.strip() == DETAIL_TITLE:
                 break
-            if not line.strip() or line.strip() in ("Nothing to show.", "No stuck threads."):
+            if not line.strip() or line.strip() in EMPTY_TEXTS:
                 continue
             out.append(n)
         return out
@@ -537,8 +541,8 @@ class Top:
             return f.read()
 
     def prompt(self, key, text, submit=True):
-        """Open the search (/) or filter (\\) prompt, replace what it holds with text."""
-        label = "Search:" if key in ("/", "F3") else "Filter:"
+        """Open the search (/), filter (\\) or label (L) prompt, replace what it holds."""
+        label = ("Search:" if key in ("/", "F3") else "Label:" if key == "L" else "Filter:")
         self.keys(key)
         scr = self.wait(lambda s: s if s.footer.startswith(label) else None,
                         what=f"the {label} prompt")

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "detect.h"
+#include "gotrack.h"
 #include "model.h"
 #include "symbols.h"
 #include "tui/snapshot.h"
@@ -191,7 +192,7 @@ TEST(thread_rows)
 	if (!world_init(&w))
 		goto cleanup;
 	gid = detector__group(w.d, 0)->id;
-	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL);
+	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL, NULL);
 	if (!ASSERT_TRUE(s, "snapshot__take"))
 		goto cleanup;
 	ASSERT_EQ(s->ts_ns, NOW, "timestamp");
@@ -258,7 +259,7 @@ TEST(process_rows)
 
 	if (!world_init(&w))
 		goto cleanup;
-	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL);
+	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL, NULL);
 	if (!ASSERT_TRUE(s, "snapshot__take"))
 		goto cleanup;
 	ASSERT_EQ(s->nr_procs, 2, "two processes");
@@ -294,7 +295,7 @@ TEST(lock_rows)
 
 	if (!world_init(&w))
 		goto cleanup;
-	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL);
+	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL, NULL);
 	if (!ASSERT_TRUE(s, "snapshot__take"))
 		goto cleanup;
 	ASSERT_EQ(s->nr_locks, 5, "five futex words with waiters");
@@ -334,7 +335,7 @@ TEST(group_rows)
 	if (!world_init(&w))
 		goto cleanup;
 	g = detector__group(w.d, 0);
-	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL);
+	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL, NULL);
 	if (!ASSERT_TRUE(s, "snapshot__take") || !ASSERT_EQ(s->nr_groups, 1, "one group row"))
 		goto cleanup;
 	r = &s->groups[0];
@@ -375,7 +376,7 @@ TEST(abandoned_group_row)
 	wait_on(&w, 1, 2, "orphan", 0x40, LOCK_MUTEX, 99, OWNER_DEAD);
 	detector__run(w.d, w.m, T0 + 300 * MS);
 	detector__run(w.d, w.m, T0 + 400 * MS);
-	s = snapshot__take(w.m, w.d, NULL, NOW, NULL, NULL);
+	s = snapshot__take(w.m, w.d, NULL, NOW, NULL, NULL, NULL);
 	if (!ASSERT_TRUE(s, "snapshot__take") || !ASSERT_EQ(s->nr_groups, 1, "one group"))
 		goto cleanup;
 	ASSERT_EQ(s->groups[0].kind, GROUP_ABANDONED, "kind");
@@ -396,14 +397,14 @@ TEST(contention_rate)
 	if (!world_init(&w))
 		goto cleanup;
 	finished_wait(&w, 200, 200, HOSTILE_COMM, 0x6000, NOW - 10 * MS, MS);
-	s1 = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL);
+	s1 = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL, NULL);
 	if (!ASSERT_TRUE(s1, "first snapshot"))
 		goto cleanup;
 	/* four more contended waits within the next two seconds */
 	for (int i = 1; i <= 4; i++)
 		finished_wait(&w, 200, 200, HOSTILE_COMM, 0x6000, NOW + (uint64_t)i * 300 * MS,
 			      2 * MS);
-	s2 = snapshot__take(w.m, w.d, s1, NOW + 2000 * MS, symbol_of, NULL);
+	s2 = snapshot__take(w.m, w.d, s1, NOW + 2000 * MS, symbol_of, NULL, NULL);
 	if (!ASSERT_TRUE(s2, "second snapshot"))
 		goto cleanup;
 	l = lock_row(s2, 200, 0x6000);
@@ -429,7 +430,7 @@ cleanup:
 TEST(empty_model)
 {
 	struct model *m = model__new(NULL, NULL);
-	struct snapshot *s = m ? snapshot__take(m, NULL, NULL, NOW, NULL, NULL) : NULL;
+	struct snapshot *s = m ? snapshot__take(m, NULL, NULL, NOW, NULL, NULL, NULL) : NULL;
 	char cell[64] = "untouched";
 
 	if (ASSERT_TRUE(s, "snapshot of nothing")) {
@@ -445,6 +446,285 @@ TEST(empty_model)
 	model__free(m);
 }
 
+/* ---- goroutines: a fake Go process 100 beside the threads, and one that cannot be read ---- */
+
+enum {
+	PC_GOPARK = 0x1000,
+	PC_WORKER,
+	PC_LEAK,
+	PC_SEMA,
+	PC_LOCK,
+	PC_LOCKER,
+	PC_SPIN,
+	PC_GOMAIN,
+	PC_FORCEGC,
+	PC_EVIL
+};
+
+/* pc -> one frame, as goproc__frames names them */
+static void fake_frames(const struct go_process *gp, uint64_t pc, bool is_return, struct frame *out,
+			size_t max, size_t *n, void *ctx)
+{
+	static const struct {
+		uint64_t pc;
+		const char *fn, *file;
+		int line;
+	} tab[] = {
+		{ PC_GOPARK, "runtime.gopark", "/go/src/runtime/proc.go", 460 },
+		{ PC_WORKER, "main.worker", "/src/app/main.go", 12 },
+		{ PC_LEAK, "main.leak.func1", "/src/app/leak.go", 20 },
+		{ PC_SEMA, "sync.runtime_SemacquireMutex", "/go/src/runtime/sema.go", 95 },
+		{ PC_LOCK, "sync.(*Mutex).Lock", "/go/src/sync/mutex.go", 46 },
+		{ PC_LOCKER, "main.locker", "/src/app/locker.go", 30 },
+		{ PC_SPIN, "main.spin", "/src/app/spin.go", 5 },
+		{ PC_GOMAIN, "main.main", "/src/app/main.go", 40 },
+		{ PC_FORCEGC, "runtime.forcegchelper", "/go/src/runtime/proc.go", 320 },
+		{ PC_EVIL, "main.evil\x1b[31m", "/src/app/evil\x1b]0;x\x07.go", 7 },
+	};
+
+	(void)gp, (void)is_return, (void)ctx;
+	*n = 0;
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]) && max; i++)
+		if (tab[i].pc == pc) {
+			memset(out, 0, sizeof(*out));
+			out->addr = pc;
+			snprintf(out->function, sizeof(out->function), "%s", tab[i].fn);
+			snprintf(out->file, sizeof(out->file), "%s", tab[i].file);
+			out->line = tab[i].line;
+			*n = 1;
+		}
+}
+
+static const uint64_t park_worker[] = { PC_GOPARK, PC_WORKER };
+static const uint64_t park_leak[] = { PC_GOPARK, PC_LEAK };
+static const uint64_t park_lock[] = { PC_GOPARK, PC_SEMA, PC_LOCK, PC_LOCKER };
+static const uint64_t park_gc[] = { PC_GOPARK, PC_FORCEGC };
+static const uint64_t park_evil[] = { PC_GOPARK, PC_EVIL };
+static const struct go_label leak_labels[] = { { "app", "x" } };
+
+#define GO_WAIT(id, reason, stack)                      \
+	{ .g = 0xc000000000 + (id) * 0x400,             \
+	  .goid = (id),                                 \
+	  .status = GO_WAITING,                         \
+	  .wait_reason = (reason),                      \
+	  .wait_reason_raw = (uint8_t)(id),             \
+	  .pcs = (stack),                               \
+	  .nr_pcs = sizeof(stack) / sizeof((stack)[0]), \
+	  .gopc = PC_GOMAIN }
+
+static struct goroutine fake_gs[] = {
+	GO_WAIT(1, "chan receive", park_worker),
+	GO_WAIT(2, "force gc (idle)", park_gc),
+	GO_WAIT(7, "chan send", park_leak),
+	GO_WAIT(8, "chan send", park_leak),
+	GO_WAIT(9, "chan send", park_leak),
+	GO_WAIT(10, "sync.Mutex.Lock", park_lock),
+	{ .goid = 11,
+	  .status = GO_RUNNING,
+	  .tid = 101,
+	  .startpc = PC_SPIN,
+	  .stack_unavailable = true },
+	GO_WAIT(12, "select", park_evil),
+};
+
+struct go_world {
+	struct go_process procs[2];
+	struct go_seen seen[sizeof(fake_gs) / sizeof(fake_gs[0])];
+	uint64_t expanded[1];
+	struct snap_go_source src;
+};
+
+static const struct go_process *fake_next(void *ctx, size_t *it)
+{
+	struct go_world *w = ctx;
+
+	return *it < 2 ? &w->procs[(*it)++] : NULL;
+}
+
+/* the three chan-send goroutines form one group: same wait, site and labels */
+static void go_world_init(struct go_world *w)
+{
+	size_t n = sizeof(fake_gs) / sizeof(fake_gs[0]);
+
+	memset(w, 0, sizeof(*w));
+	for (size_t i = 0; i < n; i++) {
+		fake_gs[i].system = fake_gs[i].goid == 2;
+		fake_gs[i].wait_reason_raw =
+			fake_gs[i].goid >= 7 && fake_gs[i].goid <= 9 ? 7 : (uint8_t)i;
+		if (fake_gs[i].goid >= 7 && fake_gs[i].goid <= 9) {
+			fake_gs[i].labels = leak_labels;
+			fake_gs[i].nr_labels = 1;
+			fake_gs[i].labels_ptr = 0xc000100000;
+		}
+		/* goid 8 has waited longest: 3 s, the others 400 ms; 1 since before tangle */
+		w->seen[i].since_ns = fake_gs[i].goid == 8 ? NOW - 3000 * MS : NOW - 400 * MS;
+		if (fake_gs[i].goid == 1)
+			w->seen[i].since_ns = T0;
+	}
+	w->procs[0] = (struct go_process){ .pid = 100,
+					   .proc = (struct goproc *)w,
+					   .seen = w->seen,
+					   .first_ns = T0,
+					   .snap = { .g = fake_gs, .n = n } };
+	w->procs[1] = (struct go_process){ .pid = 200,
+					   .error = "go1.99.1: no layout for this Go version" };
+	w->src = (struct snap_go_source){ .next = fake_next, .frames = fake_frames, .ctx = w };
+}
+
+static const struct gor_row *gor_by_site(const struct snapshot *s, const char *site)
+{
+	for (size_t i = 0; i < s->nr_gors; i++)
+		if (!s->gors[i].member && !strncmp(s->gors[i].site, site, strlen(site)))
+			return &s->gors[i];
+	return NULL;
+}
+
+TEST(goroutine_groups)
+{
+	struct world w;
+	struct go_world gw;
+	struct snapshot *s = NULL;
+	const struct gor_row *r;
+	char cell[512];
+
+	go_world_init(&gw);
+	if (!world_init(&w))
+		goto cleanup;
+	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL, &gw.src);
+	if (!ASSERT_TRUE(s, "snapshot__take"))
+		goto cleanup;
+	/* worker, leak (3), locker, spin, evil; the runtime's goroutine 2 is left out; 200's error */
+	ASSERT_EQ(s->nr_gors, 6, "rows");
+	ASSERT_EQ(s->goroutines, 7, "goroutines counted");
+	ASSERT_EQ(s->go_processes, 1, "Go processes read");
+	r = gor_by_site(s, "main.leak.func1");
+	if (ASSERT_TRUE(r, "the leak group")) {
+		ASSERT_EQ(r->count, 3, "its count");
+		ASSERT_STREQ(r->site, "main.leak.func1 (leak.go:20)", "its site");
+		ASSERT_STREQ(r->state, "chan send", "its state");
+		ASSERT_STREQ(r->goids, "7 8 9", "its goids");
+		ASSERT_STREQ(r->labels, "{app=x}", "the labels all share");
+		ASSERT_EQ(r->wait_ns, 3000 * MS, "the longest wait");
+		ASSERT_FALSE(r->at_least, "seen start");
+		ASSERT_EQ(r->nr_frames, 1, "runtime frames hidden");
+		ASSERT_STREQ(r->created, "main.main (main.go:40)", "created by");
+		view__cell(s, VIEW_GOROUTINES, (size_t)(r - s->gors), 6, cell, sizeof(cell));
+		ASSERT_STREQ(cell, "+ main.leak.func1 (leak.go:20) {app=x}", "WHERE, folded");
+	}
+	/* a sync wait's site is the program's own frame, below the library */
+	ASSERT_TRUE(gor_by_site(s, "main.locker (locker.go:30)"), "the locker's site");
+	r = gor_by_site(s, "main.worker");
+	if (ASSERT_TRUE(r, "the worker")) {
+		ASSERT_TRUE(r->at_least, "already waiting when tangle first looked");
+		ASSERT_EQ(r->goid, 1, "a group of one shows its goid");
+		view__cell(s, VIEW_GOROUTINES, (size_t)(r - s->gors), 5, cell, sizeof(cell));
+		ASSERT_STREQ(cell, ">500ms", "WAITING, at least");
+	}
+	ASSERT_TRUE(gor_by_site(s, "in main.spin"), "running: what it runs");
+	r = gor_by_site(s, "main.evil");
+	if (ASSERT_TRUE(r, "the hostile names")) {
+		ASSERT_FALSE(strchr(r->site, '\x1b') || strchr(r->site, '\x07'), "escaped");
+		ASSERT_TRUE(strstr(r->site, "\\x1b[31m"), "shown as text");
+	}
+	r = gor_by_site(s, "go1.99.1");
+	if (ASSERT_TRUE(r, "the unreadable process")) {
+		ASSERT_TRUE(r->error && r->pid == 200, "an error row of 200");
+		view__cell(s, VIEW_GOROUTINES, (size_t)(r - s->gors), 6, cell, sizeof(cell));
+		ASSERT_STREQ(cell,
+			     "cannot read goroutines: go1.99.1: no layout for this Go version",
+			     "says why");
+	}
+	/* thread 101 runs goroutine 11; process 100 has 7 goroutines, 200 none known */
+	ASSERT_EQ(s->threads[thread_index(s, 101)].goid, 11, "thread 101's goroutine");
+	ASSERT_STREQ(s->threads[thread_index(s, 101)].go_func, "main.spin", "its function");
+	ASSERT_EQ(s->threads[thread_index(s, 102)].goid, 0, "102 runs none");
+	for (size_t i = 0; i < s->nr_procs; i++)
+		ASSERT_EQ(s->procs[i].goroutines, s->procs[i].pid == 100 ? 7 : -1, "GOR");
+cleanup:
+	snapshot__free(s);
+	world_free(&w);
+}
+
+TEST(goroutine_label_filter_and_system)
+{
+	struct world w;
+	struct go_world gw;
+	struct snapshot *s = NULL;
+
+	go_world_init(&gw);
+	if (!world_init(&w))
+		goto cleanup;
+	gw.src.label = "app=x";
+	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL, &gw.src);
+	if (ASSERT_TRUE(s, "snapshot__take")) {
+		ASSERT_EQ(s->goroutines, 3, "app=x: the three leaked");
+		ASSERT_EQ(s->nr_gors, 2, "their group and 200's error");
+	}
+	snapshot__free(s);
+	gw.src.label = "app";
+	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL, &gw.src);
+	ASSERT_TRUE(s && s->goroutines == 3, "a key alone matches any value");
+	snapshot__free(s);
+	gw.src.label = "app=y";
+	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL, &gw.src);
+	ASSERT_TRUE(s && s->goroutines == 0, "another value matches none");
+	snapshot__free(s);
+	gw.src.label = NULL;
+	gw.src.system = true;
+	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL, &gw.src);
+	if (ASSERT_TRUE(s, "snapshot__take")) {
+		ASSERT_EQ(s->goroutines, 8, "the runtime's own too");
+		ASSERT_TRUE(gor_by_site(s, "in ") || s->nr_gors == 7, "its row");
+	}
+cleanup:
+	snapshot__free(s);
+	world_free(&w);
+}
+
+/* An expanded group lists its members right after it, whichever way the view is sorted. */
+TEST(goroutine_members_follow_their_group)
+{
+	struct world w;
+	struct go_world gw;
+	struct snapshot *s = NULL;
+	const struct gor_row *g;
+
+	go_world_init(&gw);
+	if (!world_init(&w))
+		goto cleanup;
+	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL, &gw.src);
+	if (!ASSERT_TRUE(s, "snapshot__take") || !(g = gor_by_site(s, "main.leak.func1")))
+		goto cleanup;
+	gw.expanded[0] = g->key;
+	gw.src.expanded = gw.expanded;
+	gw.src.nr_expanded = 1;
+	snapshot__free(s);
+	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL, &gw.src);
+	if (!ASSERT_TRUE(s, "snapshot__take") || !ASSERT_EQ(s->nr_gors, 9, "6 rows and 3 members"))
+		goto cleanup;
+	for (size_t col = 0; col < 7; col++)
+		for (int desc = 0; desc < 2; desc++) {
+			size_t at = SIZE_MAX;
+
+			view__sort(s, VIEW_GOROUTINES, col, desc);
+			for (size_t i = 0; i < s->nr_gors; i++)
+				if (!s->gors[i].member && s->gors[i].count == 3)
+					at = i;
+			if (!ASSERT_TRUE(at + 3 < s->nr_gors, "the group, then room for three"))
+				goto cleanup;
+			ASSERT_TRUE(s->gors[at].expanded, "marked expanded");
+			/* longest first: 8, then 7 and 9 by goid */
+			ASSERT_EQ(s->gors[at + 1].goid, 8, "first member");
+			ASSERT_EQ(s->gors[at + 2].goid, 7, "second member");
+			ASSERT_EQ(s->gors[at + 3].goid, 9, "third member");
+			ASSERT_TRUE(s->gors[at + 3].member && s->gors[at + 1].nr_frames == 1,
+				    "members with their stacks");
+		}
+cleanup:
+	snapshot__free(s);
+	world_free(&w);
+}
+
 /* ---- the tables: sorting, cells, matching ---- */
 
 /* A row's identity, whatever its position. */
@@ -457,6 +737,8 @@ static uint64_t row_id(const struct snapshot *s, enum view_id v, size_t i)
 		return s->threads[i].tid;
 	case VIEW_LOCKS:
 		return s->locks[i].addr ^ (uint64_t)s->locks[i].pid << 48;
+	case VIEW_GOROUTINES:
+		return s->gors[i].key ^ s->gors[i].goid;
 	default:
 		return s->groups[i].id;
 	}
@@ -466,7 +748,7 @@ static uint64_t row_id(const struct snapshot *s, enum view_id v, size_t i)
 static void scramble(struct snapshot *s, enum view_id v)
 {
 	size_t n = view__nr_rows(s, v), size;
-	char *base, tmp[sizeof(struct group_row)];
+	char *base, tmp[sizeof(struct group_row) + sizeof(struct gor_row)];
 
 	switch (v) {
 	case VIEW_PROCESSES:
@@ -477,6 +759,9 @@ static void scramble(struct snapshot *s, enum view_id v)
 		break;
 	case VIEW_LOCKS:
 		base = (char *)s->locks, size = sizeof(*s->locks);
+		break;
+	case VIEW_GOROUTINES:
+		base = (char *)s->gors, size = sizeof(*s->gors);
 		break;
 	default:
 		base = (char *)s->groups, size = sizeof(*s->groups);
@@ -548,6 +833,9 @@ static void row_name(const struct snapshot *s, enum view_id v, size_t i, char *b
 	case VIEW_LOCKS:
 		snprintf(buf, len, "lock 0x%llx of pid %u", (unsigned long long)s->locks[i].addr,
 			 s->locks[i].pid);
+		break;
+	case VIEW_GOROUTINES:
+		snprintf(buf, len, "goroutine row %.40s of pid %u", s->gors[i].site, s->gors[i].pid);
 		break;
 	default:
 		snprintf(buf, len, "group %llu", (unsigned long long)s->groups[i].id);
@@ -649,11 +937,13 @@ static void sort_all(struct snapshot *s, enum view_id only)
 TEST(sort_every_column)
 {
 	struct world w;
+	struct go_world gw;
 	struct snapshot *s = NULL;
 
+	go_world_init(&gw);
 	if (!world_init_with(&w, false))
 		goto cleanup;
-	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL);
+	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL, &gw.src);
 	if (ASSERT_TRUE(s, "snapshot__take"))
 		sort_all(s, VIEW_MAX);
 cleanup:
@@ -673,7 +963,7 @@ TEST(sort_locks_same_address_in_two_processes)
 
 	if (!world_init(&w))
 		goto cleanup;
-	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL);
+	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL, NULL);
 	if (ASSERT_TRUE(s, "snapshot__take") &&
 	    ASSERT_TRUE(lock_row(s, 100, LOCK_A) && lock_row(s, 200, LOCK_A), "the two words"))
 		sort_all(s, VIEW_LOCKS);
@@ -690,7 +980,7 @@ TEST(sort_by_tid)
 
 	if (!world_init(&w))
 		goto cleanup;
-	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL);
+	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL, NULL);
 	if (!ASSERT_TRUE(s, "snapshot__take"))
 		goto cleanup;
 	view__sort(s, VIEW_THREADS, 0, false);
@@ -719,17 +1009,17 @@ TEST(cells)
 
 	if (!world_init(&w))
 		goto cleanup;
-	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL);
+	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL, NULL);
 	if (!ASSERT_TRUE(s, "snapshot__take"))
 		goto cleanup;
 	i = thread_index(s, 101);
 	view__columns(VIEW_THREADS, &ncols);
-	if (!ASSERT_EQ(ncols, 9, "thread columns"))
+	if (!ASSERT_EQ(ncols, 10, "thread columns"))
 		goto cleanup;
 	{
-		static const char *const want[] = { "101",   "100",   "worker-a",
-						    "sleep", "500ms", "mutex",
-						    "102",   NULL,    "0x2000 lock_b" };
+		static const char *const want[] = { "101",   "100",	     "worker-a", "sleep",
+						    "500ms", "mutex",	     "102",	 NULL,
+						    "",	     "0x2000 lock_b" };
 		char gid[32];
 
 		snprintf(gid, sizeof(gid), "G%llu",
@@ -744,12 +1034,12 @@ TEST(cells)
 	ASSERT_STREQ(cell, "-", "104: WAITING");
 	view__cell(s, VIEW_THREADS, i, 7, cell, sizeof(cell));
 	ASSERT_STREQ(cell, "", "104: STUCK");
-	view__cell(s, VIEW_THREADS, thread_index(s, 201), 8, cell, sizeof(cell));
+	view__cell(s, VIEW_THREADS, thread_index(s, 201), 9, cell, sizeof(cell));
 	ASSERT_STREQ(cell, "0x5000 (stack of thread 200)", "a region is in parentheses");
 	ASSERT_EQ(view__row_pid(s, VIEW_THREADS, i), 100, "row pid");
 	ASSERT_EQ(view__row_pid(s, VIEW_STUCK, 0), 0, "a group spans processes: no pid");
 	/* a small buffer is cut, and terminated */
-	view__cell(s, VIEW_THREADS, thread_index(s, 101), 8, cell, 5);
+	view__cell(s, VIEW_THREADS, thread_index(s, 101), 9, cell, 5);
 	ASSERT_STREQ(cell, "0x20", "cut cell");
 cleanup:
 	snapshot__free(s);
@@ -764,7 +1054,7 @@ TEST(row_matches)
 
 	if (!world_init(&w))
 		goto cleanup;
-	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL);
+	s = snapshot__take(w.m, w.d, NULL, NOW, symbol_of, NULL, NULL);
 	if (!ASSERT_TRUE(s, "snapshot__take"))
 		goto cleanup;
 	n101 = thread_index(s, 101);

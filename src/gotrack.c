@@ -112,7 +112,12 @@ static void probe(struct gotrack *t, uint32_t pid, uint64_t now)
 	char why[160] = "";
 	struct goproc *p = goproc__open(t->proc_root, pid, why, sizeof(why));
 
-	if (!p && (errno == ENOEXEC || errno == ESRCH || errno == ENOENT)) {
+	/*
+	 * Only a Go program that cannot be read (a version without a layout,
+	 * tables that do not parse) is kept, to say why; one that is not Go,
+	 * gone, or whose binary tangle may not even open (EACCES) is not shown.
+	 */
+	if (!p && errno != ENOTSUP && errno != EINVAL) {
 		hmap__set(t->not_go, pid, (void *)1);
 		return;
 	}

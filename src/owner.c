@@ -36,7 +36,8 @@ static bool shares_lock(const char *proc_root, uint32_t pid, uint64_t addr, uint
 {
 	struct map_id id;
 
-	if (procfs__map_of(proc_root, pid, addr, &id) || !id.inode)
+	/* anonymous private memory is 00:00 0; a SysV segment may well have inode (shmid) 0 */
+	if (procfs__map_of(proc_root, pid, addr, &id) || (!id.inode && !id.dev))
 		return false;
 	return procfs__maps_object(proc_root, owner_pid, &id);
 }

@@ -19,10 +19,9 @@ static const struct column proc_cols[] = {
 };
 
 static const struct column thread_cols[] = {
-	{ "TID", 8, true },	  { "PID", 8, true },	  { "COMM", 16, false },
-	{ "STATE", 6, false },	  { "WAITING", 9, true }, { "KIND", 7, false },
-	{ "OWNER", 8, true },	  { "STUCK", 6, false },  { "GOID", 7, true },
-	{ "WAITS ON", 0, false },
+	{ "TID", 8, true },    { "PID", 8, true },     { "COMM", 16, false },
+	{ "STATE", 6, false }, { "WAITING", 9, true }, { "KIND", 7, false },
+	{ "OWNER", 8, true },  { "STUCK", 6, false },  { "WAITS ON", 0, false },
 };
 
 static const struct column lock_cols[] = {
@@ -178,14 +177,12 @@ static void thread_cell(const struct thread_row *r, size_t col, char *buf, size_
 		else
 			snprintf(buf, len, "%s", "");
 		break;
-	case 8:
-		if (r->goid)
-			snprintf(buf, len, "%" PRIu64, r->goid);
-		else
-			snprintf(buf, len, "%s", "");
-		break;
 	default:
-		if (!r->waiting)
+		/* a Go thread that waits on no futex runs (or is in a syscall for) a goroutine */
+		if (!r->waiting && r->goid)
+			snprintf(buf, len, "goroutine %" PRIu64 " (%s)", r->goid,
+				 r->go_func[0] ? r->go_func : "?");
+		else if (!r->waiting)
 			snprintf(buf, len, "%s", "");
 		else
 			lock_text(buf, len, r->addr, r->place, r->place_is_symbol);
@@ -392,8 +389,6 @@ static int thread_cmp(const struct thread_row *a, const struct thread_row *b, si
 		return cmp_u64(a->owner_tid, b->owner_tid);
 	case 7:
 		return cmp_u64(a->group_id, b->group_id);
-	case 8:
-		return cmp_u64(a->goid, b->goid);
 	default:
 		return cmp_u64(a->waiting ? a->addr : 0, b->waiting ? b->addr : 0);
 	}

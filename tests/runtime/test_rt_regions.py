@@ -87,6 +87,17 @@ def test_region(name, fixture_proc, shm_cleanup):
         assert f"{addr:#x} ({region})" in text, f"{addr:#x} ({region}) missing:\n{text}"
 
 
+def test_sysv_segment_id0(fixture_proc, shm_cleanup, monkeypatch):
+    """The cycle through a System V segment of id 0 (the first of an IPC namespace):
+    its file has inode 0, and the two processes attaching it still share the lock."""
+    monkeypatch.setenv("TANGLE_FX_SYSV_ID0", "1")
+    fx, pids, stuck, regions = start(fixture_proc, "stuck_shm")
+    shm_cleanup.append(f"tangle-shm-{fx.pid}")
+    assert any(r.startswith("sysv shm") and " id 0+" in r for r in regions.values()), regions
+    g = the_group(pids, stuck)
+    assert len(g["members"]) == 3 and all(m["in_cycle"] for m in g["members"]), describe(g)
+
+
 def test_global_symbol_and_module(fixture_proc):
     """A global: its symbol, the ELF file it is in, and that file's section."""
     fx, pids, stuck, _ = start(fixture_proc, "stuck_abba")

@@ -218,7 +218,7 @@ def test_threads_and_processes_columns(top, gofx):
     assert count and abs(int(row["GOR"]) - count[0]) <= 2, (count, scr)
     if spinner:
         t.view("threads")
-        t.wait(lambda s: s if any(r["GOID"] == str(spinner["goid"])
+        t.wait(lambda s: s if any(r["WAITS ON"].startswith(f"goroutine {spinner['goid']} (")
                                   for r in s.rows("threads")) else None,
                what=f"the thread running goroutine {spinner['goid']}", timeout=15)
 

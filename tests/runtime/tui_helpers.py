@@ -47,7 +47,7 @@ COLUMNS = {
                   ("STUCK", 6, True), ("GOR", 7, True)),
     "threads": (("TID", 8, True), ("PID", 8, True), ("COMM", 16, False), ("STATE", 6, False),
                 ("WAITING", 9, True), ("KIND", 7, False), ("OWNER", 8, True),
-                ("STUCK", 6, False), ("GOID", 7, True), ("WAITS ON", 0, False)),
+                ("STUCK", 6, False), ("WAITS ON", 0, False)),
     "locks": (("PID", 8, True), ("KIND", 7, False), ("OWNER", 8, True), ("WAITERS", 8, True),
               ("CONT/S", 8, True), ("WAITS", 8, True), ("TOTAL", 9, True), ("MAX", 9, True),
               ("LOCK", 0, False)),

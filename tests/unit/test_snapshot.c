@@ -638,6 +638,11 @@ TEST(goroutine_groups)
 	ASSERT_EQ(s->threads[thread_index(s, 101)].goid, 11, "thread 101's goroutine");
 	ASSERT_STREQ(s->threads[thread_index(s, 101)].go_func, "main.spin", "its function");
 	ASSERT_EQ(s->threads[thread_index(s, 102)].goid, 0, "102 runs none");
+	view__cell(s, VIEW_THREADS, thread_index(s, 101), 8, cell, sizeof(cell));
+	ASSERT_STREQ(cell, "0x2000 lock_b", "101 waits: its lock, not its goroutine");
+	s->threads[thread_index(s, 101)].waiting = false;
+	view__cell(s, VIEW_THREADS, thread_index(s, 101), 8, cell, sizeof(cell));
+	ASSERT_STREQ(cell, "goroutine 11 (main.spin)", "a Go thread not in a wait: its goroutine");
 	for (size_t i = 0; i < s->nr_procs; i++)
 		ASSERT_EQ(s->procs[i].goroutines, s->procs[i].pid == 100 ? 7 : -1, "GOR");
 cleanup:
@@ -835,7 +840,8 @@ static void row_name(const struct snapshot *s, enum view_id v, size_t i, char *b
 			 s->locks[i].pid);
 		break;
 	case VIEW_GOROUTINES:
-		snprintf(buf, len, "goroutine row %.40s of pid %u", s->gors[i].site, s->gors[i].pid);
+		snprintf(buf, len, "goroutine row %.40s of pid %u", s->gors[i].site,
+			 s->gors[i].pid);
 		break;
 	default:
 		snprintf(buf, len, "group %llu", (unsigned long long)s->groups[i].id);
@@ -1014,12 +1020,12 @@ TEST(cells)
 		goto cleanup;
 	i = thread_index(s, 101);
 	view__columns(VIEW_THREADS, &ncols);
-	if (!ASSERT_EQ(ncols, 10, "thread columns"))
+	if (!ASSERT_EQ(ncols, 9, "thread columns"))
 		goto cleanup;
 	{
-		static const char *const want[] = { "101",   "100",	     "worker-a", "sleep",
-						    "500ms", "mutex",	     "102",	 NULL,
-						    "",	     "0x2000 lock_b" };
+		static const char *const want[] = { "101",   "100",   "worker-a",
+						    "sleep", "500ms", "mutex",
+						    "102",   NULL,    "0x2000 lock_b" };
 		char gid[32];
 
 		snprintf(gid, sizeof(gid), "G%llu",
@@ -1034,12 +1040,12 @@ TEST(cells)
 	ASSERT_STREQ(cell, "-", "104: WAITING");
 	view__cell(s, VIEW_THREADS, i, 7, cell, sizeof(cell));
 	ASSERT_STREQ(cell, "", "104: STUCK");
-	view__cell(s, VIEW_THREADS, thread_index(s, 201), 9, cell, sizeof(cell));
+	view__cell(s, VIEW_THREADS, thread_index(s, 201), 8, cell, sizeof(cell));
 	ASSERT_STREQ(cell, "0x5000 (stack of thread 200)", "a region is in parentheses");
 	ASSERT_EQ(view__row_pid(s, VIEW_THREADS, i), 100, "row pid");
 	ASSERT_EQ(view__row_pid(s, VIEW_STUCK, 0), 0, "a group spans processes: no pid");
 	/* a small buffer is cut, and terminated */
-	view__cell(s, VIEW_THREADS, thread_index(s, 101), 9, cell, 5);
+	view__cell(s, VIEW_THREADS, thread_index(s, 101), 8, cell, 5);
 	ASSERT_STREQ(cell, "0x20", "cut cell");
 cleanup:
 	snapshot__free(s);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include "lockinfo.h"
 #include "owner.h"
@@ -32,12 +34,25 @@ static int read_snapshot(uint32_t pid, uint64_t addr, uint8_t *snap)
 }
 
 /* A shared lock's owner in another process must map the same object. */
+static bool same_ipc_namespace(const char *proc_root, uint32_t a, uint32_t b)
+{
+	char pa[64], pb[64];
+	struct stat sa, sb;
+
+	snprintf(pa, sizeof(pa), "%s/%u/ns/ipc", proc_root, a);
+	snprintf(pb, sizeof(pb), "%s/%u/ns/ipc", proc_root, b);
+	return !stat(pa, &sa) && !stat(pb, &sb) && sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
+}
+
 static bool shares_lock(const char *proc_root, uint32_t pid, uint64_t addr, uint32_t owner_pid)
 {
 	struct map_id id;
 
 	/* anonymous private memory is 00:00 0; a SysV segment may well have inode (shmid) 0 */
 	if (procfs__map_of(proc_root, pid, addr, &id) || (!id.inode && !id.dev))
+		return false;
+	/* shmids are per IPC namespace: segment 0 of another one is another segment */
+	if (!id.inode && !same_ipc_namespace(proc_root, pid, owner_pid))
 		return false;
 	return procfs__maps_object(proc_root, owner_pid, &id);
 }

@@ -510,7 +510,7 @@ bool procfs__maps_object(const char *proc_root, uint32_t pid, const struct map_i
 	bool found = false;
 
 	for (size_t i = 0; m && i < m->nr && !found; i++)
-		found = m->maps[i].id.inode && m->maps[i].id.inode == id->inode &&
+		found = (id->inode || id->dev) && m->maps[i].id.inode == id->inode &&
 			m->maps[i].id.dev == id->dev;
 	procfs__maps_free(m);
 	return found;

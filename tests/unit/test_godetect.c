@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The goroutine detector on hand-made snapshots: each rule (leaked by
+ * construction, stuck with an unreachable object, growing), each exclusion
+ * (the main goroutine's select {}, the runtime's own goroutines, IO wait,
+ * waits younger than stuck_after, objects still reachable or not examined),
+ * and the life of a group (stable id, revisions, resolution).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "godetect.h"
+#include "golayout.h"
+#include "test.h"
+
+#define S 1000000000ull
+#define T0 (1000 * S)
+#define MAXG 256
+
+struct fake {
+	struct go_process gp;
+	struct goroutine g[MAXG];
+	struct go_seen seen[MAXG];
+	uint64_t pcs[MAXG][2];
+	bool reachable[MAXG]; /* by index */
+	bool unknown[MAXG];
+};
+
+struct log {
+	size_t calls;
+	const struct go_group *last;
+	struct go_group copy;
+	size_t resolved;
+};
+
+static void on_group(const struct go_group *g, const struct go_process *gp, void *ctx)
+{
+	struct log *l = ctx;
+
+	(void)gp;
+	l->calls++;
+	l->copy = *g;
+	l->resolved += g->resolved_ns != 0;
+}
+
+static enum go_reach reach(const struct go_process *gp, const struct goroutine *g, void *ctx)
+{
+	struct fake *f = ctx;
+	size_t i = (size_t)(g - gp->snap.g);
+
+	if (f->unknown[i])
+		return GO_REACH_UNKNOWN;
+	return f->reachable[i] ? GO_REACH_REACHABLE : GO_REACH_UNREACHABLE;
+}
+
+/* The site is the second pc (the first is gopark's). */
+static uint64_t site(const struct go_process *gp, const struct goroutine *g, void *ctx)
+{
+	(void)gp, (void)ctx;
+	return g->nr_pcs > 1 ? g->pcs[1] : 0;
+}
+
+static void fake_init(struct fake *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->gp.pid = 42;
+	f->gp.proc = (struct goproc *)f;
+	f->gp.snap.g = f->g;
+	f->gp.seen = f->seen;
+	f->gp.first_ns = T0;
+}
+
+/* Goroutine goid parked at site (with reason) since since_ns; returns its index. */
+static size_t park(struct fake *f, uint64_t goid, const char *reason, uint64_t site_pc,
+		   uint64_t since_ns)
+{
+	size_t i = f->gp.snap.n++;
+	struct goroutine *g = &f->g[i];
+
+	memset(g, 0, sizeof(*g));
+	g->goid = goid;
+	g->g = 0xc000000000 + goid * 0x400;
+	g->status = GO_WAITING;
+	g->wait_reason = reason;
+	g->wait_reason_raw = (uint8_t)(strlen(reason) + (uint8_t)reason[0]);
+	g->gopc = 0x4000 + site_pc;
+	f->pcs[i][0] = 0x1000;
+	f->pcs[i][1] = site_pc;
+	g->pcs = f->pcs[i];
+	g->nr_pcs = 2;
+	f->seen[i].since_ns = since_ns;
+	f->reachable[i] = false;
+	f->unknown[i] = false;
+	return i;
+}
+
+static struct godetect *detector(struct fake *f, struct log *l, bool with_reach)
+{
+	struct godetect_opts o = {
+		.stuck_after_ns = 5 * S,
+		.growth_window_ns = 30 * S,
+		.growth_min = 10,
+		.reach = with_reach ? reach : NULL,
+		.site = site,
+		.ctx = f,
+	};
+
+	memset(l, 0, sizeof(*l));
+	return godetect__new(&o, on_group, l);
+}
+
+static const struct go_group *group_of(const struct godetect *d, enum go_group_kind kind,
+				       uint64_t goid)
+{
+	for (size_t i = 0; i < godetect__nr_groups(d); i++) {
+		const struct go_group *g = godetect__group(d, i);
+
+		for (size_t k = 0; g->kind == kind && k < g->count && k < GODETECT_MAX_MEMBERS; k++)
+			if (g->members[k].goid == goid)
+				return g;
+	}
+	return NULL;
+}
+
+TEST(leaked_by_construction)
+{
+	struct fake f;
+	struct log l;
+	struct godetect *d;
+	const struct go_group *g;
+
+	fake_init(&f);
+	d = detector(&f, &l, false);
+	if (!ASSERT_TRUE(d, "new"))
+		return;
+	f.gp.snap.ts_ns = T0 + 10 * S;
+	park(&f, 1, "select (no cases)", 0x10, T0); /* main parks for good: a server's idiom */
+	park(&f, 7, "select (no cases)", 0x20, T0);
+	park(&f, 8, "chan receive (nil chan)", 0x30, T0 + 2 * S);
+	park(&f, 9, "chan send (nil chan)", 0x30, T0 + 2 * S);
+	park(&f, 10, "chan send (nil chan)", 0x40, T0 + 9500000000ull); /* half a second ago */
+	f.g[park(&f, 11, "chan receive (nil chan)", 0x50, T0)].system = true;
+	if (!ASSERT_OK(godetect__process(d, &f.gp), "process"))
+		goto out;
+	ASSERT_FALSE(group_of(d, GO_GROUP_LEAKED, 1), "main's select {} is not a leak");
+	g = group_of(d, GO_GROUP_LEAKED, 7);
+	ASSERT_TRUE(g && g->count == 1 && !strcmp(g->reason, "select (no cases)"), "select {}");
+	g = group_of(d, GO_GROUP_LEAKED, 8);
+	ASSERT_TRUE(g && g->count == 1, "a nil-channel receive: its own group");
+	g = group_of(d, GO_GROUP_LEAKED, 9);
+	ASSERT_TRUE(g && g->count == 1 && g->members[0].blocked_ns == 8 * S,
+		    "a nil-channel send, blocked 8 s");
+	ASSERT_FALSE(group_of(d, GO_GROUP_LEAKED, 10), "not confirmed yet (0.5 s)");
+	ASSERT_FALSE(group_of(d, GO_GROUP_LEAKED, 11), "the runtime's own goroutine");
+	ASSERT_EQ(godetect__nr_groups(d), 3, "three groups");
+	ASSERT_EQ(l.calls, 3, "each reported");
+	ASSERT_EQ(godetect__nr_reported(d), 3, "reported");
+	/* the runtime's own verdict (go1.26 leak profile) */
+	f.g[0].status = GO_LEAKED;
+	f.g[0].wait_reason = "chan receive";
+	f.gp.snap.ts_ns += S;
+	godetect__process(d, &f.gp);
+	ASSERT_TRUE(group_of(d, GO_GROUP_LEAKED, 1), "status leaked");
+out:
+	godetect__free(d);
+}
+
+TEST(stuck_needs_unreachable_and_age)
+{
+	struct fake f;
+	struct log l;
+	struct godetect *d;
+	size_t a, b, c, e;
+
+	fake_init(&f);
+	d = detector(&f, &l, true);
+	if (!ASSERT_TRUE(d, "new"))
+		return;
+	f.gp.snap.ts_ns = T0 + 20 * S;
+	a = park(&f, 5, "chan receive", 0x100, T0);
+	b = park(&f, 6, "chan receive", 0x100, T0);
+	c = park(&f, 7, "sync.Mutex.Lock", 0x200, T0 + 17 * S); /* 3 s: too young */
+	e = park(&f, 8, "sync.WaitGroup.Wait", 0x300, T0);
+	park(&f, 9, "IO wait", 0x400, T0);
+	park(&f, 10, "sleep", 0x500, T0);
+	f.reachable[b] = true; /* a live goroutine still holds its channel */
+	f.unknown[e] = true; /* the budget ran out before its object */
+	(void)a, (void)c;
+	if (!ASSERT_OK(godetect__process(d, &f.gp), "process"))
+		goto out;
+	ASSERT_TRUE(group_of(d, GO_GROUP_STUCK, 5), "unreachable: stuck");
+	ASSERT_FALSE(group_of(d, GO_GROUP_STUCK, 6), "reachable: not stuck");
+	ASSERT_FALSE(group_of(d, GO_GROUP_STUCK, 7), "younger than stuck_after");
+	ASSERT_FALSE(group_of(d, GO_GROUP_STUCK, 8), "unknown: not stuck");
+	ASSERT_FALSE(group_of(d, GO_GROUP_STUCK, 9) || group_of(d, GO_GROUP_STUCK, 10),
+		     "IO wait and sleep never");
+	ASSERT_EQ(godetect__nr_groups(d), 1, "one group");
+	/* a wait already there at tangle's first look needs a second, not stuck_after */
+	f.gp.first_ns = T0 + 17 * S;
+	f.seen[c].since_ns = f.gp.first_ns;
+	f.gp.snap.ts_ns = T0 + 18 * S + S / 2;
+	godetect__process(d, &f.gp);
+	ASSERT_TRUE(group_of(d, GO_GROUP_STUCK, 7), "1.5 s, but at least that");
+out:
+	godetect__free(d);
+	/* without evidence, nothing is stuck */
+	fake_init(&f);
+	d = detector(&f, &l, false);
+	f.gp.snap.ts_ns = T0 + 20 * S;
+	park(&f, 5, "chan receive", 0x100, T0);
+	godetect__process(d, &f.gp);
+	ASSERT_EQ(godetect__nr_groups(d), 0, "no evidence, no stuck group");
+	godetect__free(d);
+}
+
+/* Members at one site are one group; it keeps its id, counts revisions, resolves. */
+TEST(group_life)
+{
+	struct fake f;
+	struct log l;
+	struct godetect *d;
+	const struct go_group *g;
+	uint64_t id;
+
+	fake_init(&f);
+	d = detector(&f, &l, true);
+	if (!ASSERT_TRUE(d, "new"))
+		return;
+	f.gp.snap.ts_ns = T0 + 10 * S;
+	for (uint64_t goid = 20; goid < 25; goid++)
+		park(&f, goid, "chan send", 0x600, T0 + (goid - 20) * S);
+	godetect__process(d, &f.gp);
+	g = group_of(d, GO_GROUP_STUCK, 20);
+	if (!ASSERT_TRUE(g && g->count == 5, "five senders, one group"))
+		goto out;
+	id = g->id;
+	ASSERT_EQ(g->members[0].goid, 20, "longest blocked first");
+	ASSERT_EQ(g->members[0].blocked_ns, 10 * S, "its time");
+	ASSERT_EQ(l.calls, 1, "reported once");
+	/* the same again: nothing new to say */
+	f.gp.snap.ts_ns += S;
+	godetect__process(d, &f.gp);
+	ASSERT_EQ(l.calls, 1, "unchanged: not reported again");
+	/* one more joins */
+	park(&f, 30, "chan send", 0x600, T0);
+	f.gp.snap.ts_ns += S;
+	godetect__process(d, &f.gp);
+	g = group_of(d, GO_GROUP_STUCK, 30);
+	ASSERT_TRUE(g && g->id == id && g->revision == 1 && g->count == 6, "same id, revision 1");
+	ASSERT_EQ(l.calls, 2, "reported as changed");
+	/* all woke */
+	f.gp.snap.n = 0;
+	f.gp.snap.ts_ns += S;
+	godetect__process(d, &f.gp);
+	ASSERT_EQ(godetect__nr_groups(d), 0, "resolved");
+	ASSERT_TRUE(l.resolved == 1 && l.copy.id == id && l.copy.resolved_ns, "reported resolved");
+	ASSERT_EQ(godetect__nr_reported(d), 1, "one group in all");
+	/* a process that exits resolves its groups */
+	park(&f, 40, "chan send (nil chan)", 0x700, T0);
+	godetect__process(d, &f.gp);
+	ASSERT_EQ(godetect__nr_groups(d), 1, "a leak");
+	godetect__forget(d, 42, f.gp.snap.ts_ns + S);
+	ASSERT_EQ(godetect__nr_groups(d), 0, "gone with its process");
+	ASSERT_EQ(l.resolved, 2, "reported resolved");
+out:
+	godetect__free(d);
+}
+
+/*
+ * A handler that leaks one goroutine per request grows steadily; a worker
+ * pool goes up and down; a steady set does not grow.
+ */
+TEST(growing)
+{
+	struct fake f;
+	struct log l;
+	struct godetect *d;
+	const struct go_group *g = NULL;
+	uint64_t first_seen_at = 0;
+
+	fake_init(&f);
+	d = detector(&f, &l, false); /* growth needs no evidence */
+	if (!ASSERT_TRUE(d, "new"))
+		return;
+	for (int t = 0; t <= 45; t++) {
+		f.gp.snap.n = 0;
+		f.gp.snap.ts_ns = T0 + (uint64_t)t * S;
+		for (int k = 0; k < t; k++) /* one more leaked per second */
+			park(&f, 1000 + (uint64_t)k, "chan send", 0x800, T0 + (uint64_t)k * S);
+		for (int k = 0; k < (t % 2 ? 8 : 3); k++) /* a pool, busy and idle by turns */
+			park(&f, 100 + (uint64_t)k, "chan receive", 0x900, f.gp.snap.ts_ns);
+		for (int k = 0; k < 20; k++) /* twenty connections, steady */
+			park(&f, 200 + (uint64_t)k, "sync.Cond.Wait", 0xa00, T0);
+		godetect__process(d, &f.gp);
+		g = group_of(d, GO_GROUP_GROWING, 1000);
+		if (g && !first_seen_at)
+			first_seen_at = (uint64_t)t;
+	}
+	if (!ASSERT_TRUE(g, "the leak grows"))
+		goto out;
+	/* its first sample is at 1 s (none leaked at 0 s): 30 s later */
+	ASSERT_EQ(first_seen_at, 31, "once the window (30 s) is covered");
+	ASSERT_EQ(g->count, 45, "all of them");
+	ASSERT_TRUE(g->grown_over_ns >= 30 * S && g->grown_from <= 15, "from what, over how long");
+	ASSERT_FALSE(group_of(d, GO_GROUP_GROWING, 100), "a pool goes up and down");
+	ASSERT_FALSE(group_of(d, GO_GROUP_GROWING, 200), "steady");
+out:
+	godetect__free(d);
+}
+
+TEST_MAIN()

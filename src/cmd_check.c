@@ -14,6 +14,7 @@
 #include "log.h"
 #include "report.h"
 #include "session.h"
+#include "view_go.h"
 #include "view_json.h"
 
 #define LONG_WAIT_NS 1000000000ull /* ownerless waits this long are listed */
@@ -42,6 +43,18 @@ static void on_group(const struct stuck_group *g, void *ctx)
 		view_json__stuck_group(c->w, g, &c->names);
 	else
 		report__group(stdout, g, &c->names);
+}
+
+static void on_go_group(const struct go_group *g, const struct go_process *gp, void *ctx)
+{
+	struct check *c = ctx;
+
+	if (!g->resolved_ns && !g->revision)
+		c->found++;
+	if (c->w)
+		view_go__stuck_json(c->w, g, gp);
+	else if (!g->resolved_ns)
+		view_go__stuck_text(stdout, g, gp);
 }
 
 static void on_lost(struct session *s, uint64_t ts, int reason, uint64_t count, uint64_t total)
@@ -114,6 +127,7 @@ static void long_waits(struct check *c, uint64_t now)
 int cmd_check(int argc, char **argv)
 {
 	struct session_hooks hooks = { .on_group = on_group,
+				       .on_go_group = on_go_group,
 				       .on_lost = on_lost,
 				       .on_tick = on_tick };
 	struct check c = {};
@@ -149,8 +163,9 @@ int cmd_check(int argc, char **argv)
 		session__drain(s);
 		long_waits(&c, now);
 		if (!c.w && !c.found)
-			printf("tangle: no stuck threads found in %.1f s (%zu threads watched)\n",
-			       (now - s->start_ns) / 1e9, model__nr_threads(s->model));
+			printf("tangle: no stuck threads found in %.1f s (%zu threads watched%s)\n",
+			       (now - s->start_ns) / 1e9, model__nr_threads(s->model),
+			       s->go && gotrack__nr_processes(s->go) ? ", goroutines too" : "");
 	}
 	log__set_json(NULL);
 	session__close(s);

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "report.h"
 #include "session.h"
+#include "view_go.h"
 #include "view_json.h"
 
 struct run {
@@ -39,6 +40,16 @@ static void on_group(const struct stuck_group *g, void *ctx)
 		view_json__stuck_group(r->w, g, &r->names);
 	else
 		report__group(r->out, g, &r->names);
+}
+
+static void on_go_group(const struct go_group *g, const struct go_process *gp, void *ctx)
+{
+	struct run *r = ctx;
+
+	if (r->w)
+		view_go__stuck_json(r->w, g, gp);
+	else if (!g->resolved_ns)
+		view_go__stuck_text(r->out, g, gp);
 }
 
 static bool reap(struct run *r)
@@ -90,6 +101,7 @@ static int exit_status(int status)
 int cmd_run(int argc, char **argv)
 {
 	struct session_hooks hooks = { .on_group = on_group,
+				       .on_go_group = on_go_group,
 				       .on_tick = on_tick,
 				       .on_signal = on_signal };
 	struct run r = { .out = stderr };

@@ -48,6 +48,11 @@ static uint64_t mix(uint64_t h, uint64_t v)
 	return h * 0xff51afd7ed558ccdULL;
 }
 
+uint64_t detector__new_id(struct detector *d)
+{
+	return d->next_id++;
+}
+
 const char *group_kind_name(enum group_kind k)
 {
 	return k == GROUP_ABANDONED ? "abandoned" : "deadlock";

@@ -76,6 +76,9 @@ size_t detector__nr_groups(const struct detector *d);
 size_t detector__nr_reported(const struct detector *d);
 const struct stuck_group *detector__group(const struct detector *d, size_t i);
 
+/* A group id no group of this detector has or will have (for groups of other detectors). */
+uint64_t detector__new_id(struct detector *d);
+
 const char *group_kind_name(enum group_kind k);
 
 #endif

@@ -443,7 +443,7 @@ static int apply(struct godetect *d, const struct go_process *gp, struct draft *
 			}
 			g = &d->groups[d->nr_groups++];
 			memset(g, 0, sizeof(*g));
-			g->id = d->next_id++;
+			g->id = d->o.new_id ? d->o.new_id(d->o.ctx) : d->next_id++;
 			g->kind = dr->kind;
 			g->pid = gp->pid;
 			g->key = dr->key;

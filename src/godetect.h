@@ -82,6 +82,8 @@ struct godetect_opts {
 	 * depth folded in); 0 if it has no stack. NULL: the innermost pc.
 	 */
 	uint64_t (*site)(const struct go_process *gp, const struct goroutine *g, void *ctx);
+	/* a new group id (shared with the thread detector's); NULL: 1, 2, 3, ... */
+	uint64_t (*new_id)(void *ctx);
 	void *ctx;
 };
 

@@ -19,6 +19,8 @@ struct gotrack {
 	struct hmap *queued; /* pid -> (void *)1 while it waits in pending */
 	uint32_t *pending;
 	size_t nr_pending;
+	gotrack_fn fn;
+	void *ctx;
 };
 
 struct gotrack *gotrack__new(const char *proc_root, uint64_t interval_ns)
@@ -40,6 +42,12 @@ struct gotrack *gotrack__new(const char *proc_root, uint64_t interval_ns)
 		return NULL;
 	}
 	return t;
+}
+
+void gotrack__set_listener(struct gotrack *t, gotrack_fn fn, void *ctx)
+{
+	t->fn = fn;
+	t->ctx = ctx;
 }
 
 static void drop_threads(struct gotrack *t, const struct go_process *gp)
@@ -95,6 +103,8 @@ void gotrack__forget(struct gotrack *t, uint32_t pid)
 	if (gp) {
 		drop_threads(t, gp);
 		free_process(gp);
+		if (t->fn)
+			t->fn(pid, NULL, t->ctx);
 	}
 	hmap__del(t->not_go, pid);
 	if (!hmap__del(t->queued, pid))
@@ -187,6 +197,8 @@ static void snapshot(struct gotrack *t, struct go_process *gp, uint64_t now)
 		if (s.g[i].tid)
 			hmap__set(t->threads, (uint64_t)gp->pid << 32 | s.g[i].tid,
 				  (void *)(uintptr_t)(i + 1));
+	if (t->fn)
+		t->fn(gp->pid, gp, t->ctx);
 	gap = s.cost_ns * COST_FACTOR;
 	gp->next_ns = now + (gap > t->interval_ns ? gap : t->interval_ns);
 }

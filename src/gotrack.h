@@ -35,7 +35,11 @@ struct go_process {
 	char error[160]; /* why the last snapshot failed, "" if it did not */
 };
 
+/* Told of every new snapshot (gp), and of processes dropped (gp NULL). */
+typedef void (*gotrack_fn)(uint32_t pid, const struct go_process *gp, void *ctx);
+
 struct gotrack *gotrack__new(const char *proc_root, uint64_t interval_ns);
+void gotrack__set_listener(struct gotrack *t, gotrack_fn fn, void *ctx);
 void gotrack__free(struct gotrack *t);
 
 /* A process tangle sees: probe it (once) on a later tick. */

@@ -32,7 +32,8 @@ static const char usage_text[] =
 	"      --json               NDJSON output (the default for stream)\n"
 	"      --stacks             stream: the stack of every wait over 100 ms in its wait_end\n"
 	"      --folded             stream: at the end, folded stacks of wait time (flame graphs)\n"
-	"      --no-goroutines      top: do not read the goroutines of Go programs\n"
+	"      --no-goroutines      do not read the goroutines of Go programs (no Goroutines\n"
+	"                           view, no stuck goroutines)\n"
 	"      --stuck-after SECONDS  report stuck groups once their waits are this old\n"
 	"                           (default 0.1; run: 1)\n"
 	"      --ringbuf-mb MB      BPF ring buffer size, a power of two (default 16)\n"
@@ -142,7 +143,7 @@ int opts__parse(const char *cmd, int argc, char **argv, struct opts *o)
 	o->interval_s = 1;
 	o->ringbuf_bytes = 16u << 20;
 	o->max_threads = 65536;
-	o->goroutines = !strcmp(cmd, "top");
+	o->goroutines = true;
 	optind = 1;
 	bool run = !strcmp(cmd, "run");
 

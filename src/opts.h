@@ -22,7 +22,7 @@ struct opts {
 	char **command; /* run: the command and its arguments (after --) */
 	bool stacks; /* stream: stacks of waits that last, in wait_end records */
 	bool folded; /* stream: folded stacks of wait time instead of NDJSON */
-	bool goroutines; /* read the goroutines of Go processes (top: on unless --no-goroutines) */
+	bool goroutines; /* read the goroutines of Go processes (unless --no-goroutines) */
 };
 
 /*

@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include "godetect.h"
+#include "gosite.h"
 #include "gotrack.h"
 #include "hmap.h"
 #include "log.h"
@@ -45,6 +47,58 @@ static void on_change(const struct model_event *ev, void *ctx)
 				gotrack__note(s->go, pid);
 		}
 	}
+}
+
+/* ---- goroutines: each new snapshot goes to the detector ---- */
+
+static void on_go_group(const struct go_group *g, const struct go_process *gp, void *ctx)
+{
+	struct session *s = ctx;
+
+	if (s->hooks.on_go_group)
+		s->hooks.on_go_group(g, gp, s->hooks.ctx);
+}
+
+static uint64_t go_site(const struct go_process *gp, const struct goroutine *g, void *ctx)
+{
+	(void)ctx;
+	return gp->proc ? gosite__key(gp->proc, g) : 0;
+}
+
+static void on_go_snapshot(uint32_t pid, const struct go_process *gp, void *ctx)
+{
+	struct session *s = ctx;
+
+	if (!s->godetect)
+		return;
+	if (!gp)
+		godetect__forget(s->godetect, pid, now_ns());
+	else if (godetect__process(s->godetect, gp))
+		log_error(ENOMEM, "stuck-goroutine detection");
+}
+
+static uint64_t go_new_id(void *ctx)
+{
+	struct session *s = ctx;
+
+	return detector__new_id(s->detector);
+}
+
+static void open_goroutines(struct session *s, const struct opts *o)
+{
+	struct godetect_opts go = { .site = go_site, .new_id = go_new_id, .ctx = s };
+
+	s->go = gotrack__new(PROC, GO_SNAPSHOT_NS);
+	if (!s->go) {
+		log_warn("goroutines will not be shown: %s", strerror(errno));
+		return;
+	}
+	if (o->stuck_after_s > 0)
+		go.stuck_after_ns = (uint64_t)(o->stuck_after_s * 1e9);
+	s->godetect = godetect__new(&go, on_go_group, s);
+	if (!s->godetect)
+		log_warn("stuck goroutines will not be looked for: %s", strerror(errno));
+	gotrack__set_listener(s->go, on_go_snapshot, s);
 }
 
 static void on_group(const struct stuck_group *g, void *ctx)
@@ -163,11 +217,8 @@ int session__open(struct session *s, struct opts *o, const struct session_hooks 
 	s->stacks = stacks__new(s->consumer);
 	if (!s->stacks)
 		log_warn("stacks will not be shown: %s", strerror(errno));
-	if (o->goroutines) {
-		s->go = gotrack__new(PROC, GO_SNAPSHOT_NS);
-		if (!s->go)
-			log_warn("goroutines will not be shown: %s", strerror(errno));
-	}
+	if (o->goroutines)
+		open_goroutines(s, o);
 	s->boot_gone = hmap__new();
 	procfs__scan(PROC, &o->filter, collect_proc_thread, s);
 	if (o->duration_s > 0)
@@ -403,6 +454,7 @@ void session__close(struct session *s)
 	hmap__free(s->boot_gone);
 	stacks__free(s->stacks);
 	gotrack__free(s->go);
+	godetect__free(s->godetect);
 	consumer__free(s->consumer);
 	detector__free(s->detector);
 	model__free(s->model);

@@ -15,18 +15,19 @@
 #include <stdint.h>
 #include "consumer.h"
 #include "detect.h"
+#include "godetect.h"
 #include "loop.h"
 #include "model.h"
 #include "opts.h"
 #include "names.h"
 #include "procfs.h"
 
-struct gotrack;
 struct session;
 
 struct session_hooks {
 	model_listener_fn on_change; /* every model change */
 	detect_fn on_group; /* new, changed and resolved stuck groups */
+	godetect_fn on_go_group; /* the same for goroutines (opts->goroutines) */
 	/* drops counted by the kernel since the last call, per reason */
 	void (*on_lost)(struct session *s, uint64_t ts, int reason, uint64_t count, uint64_t total);
 	/* once the loop exists, before it runs: add sources to s->loop */
@@ -46,6 +47,7 @@ struct session {
 	struct detector *detector;
 	struct stacks *stacks;
 	struct gotrack *go; /* goroutines of Go processes, when opts->goroutines */
+	struct godetect *godetect; /* their stuck groups */
 	uint64_t start_ns;
 	uint64_t deadline_ns; /* 0: none */
 	uint64_t tick_ns;

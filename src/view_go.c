@@ -9,6 +9,7 @@
 #include "escape.h"
 #include "gobin.h"
 #include "json.h"
+#include "report.h"
 #include "view_go.h"
 #include "view_json.h"
 
@@ -212,6 +213,44 @@ void view_go__group(FILE *out, struct goproc *p, const struct goroutine *const *
 	created_by(out, p, members[0], o);
 }
 
+static const char *rule_text(enum go_group_kind k)
+{
+	switch (k) {
+	case GO_GROUP_LEAKED:
+		return "leaked: they can never wake";
+	case GO_GROUP_STUCK:
+		return "stuck: no running goroutine can reach what they wait on";
+	default:
+		return "growing: more of them at this site all the time";
+	}
+}
+
+void view_go__stuck_text(FILE *out, const struct go_group *g, const struct go_process *gp)
+{
+	const struct goroutine *members[64];
+	size_t n = 0;
+	char dur[32];
+	struct go_view_opts o = { 0 };
+
+	if (!gp || !gp->proc || !g->count)
+		return;
+	for (size_t i = 0; i < g->count && i < GODETECT_MAX_MEMBERS && n < 64; i++)
+		members[n++] = &gp->snap.g[g->members[i].index];
+	format_duration(dur, sizeof(dur), g->members[0].blocked_ns);
+	fprintf(out,
+		"Stuck goroutines G%" PRIu64
+		" (%s): pid %u, %s, %zu goroutine%s, the longest %s%s\n",
+		g->id, rule_text(g->kind), gp->pid, goproc__version(gp->proc), g->count,
+		g->count == 1 ? "" : "s", g->members[0].at_least ? "at least " : "", dur);
+	if (g->kind == GO_GROUP_GROWING)
+		fprintf(out, "  from %zu to %zu in %.0f s\n", g->grown_from, g->count,
+			g->grown_over_ns / 1e9);
+	view_go__group(out, gp->proc, members, n, gp->snap.ts_ns, &o);
+	if (g->count > n)
+		fprintf(out, "... and %zu more goroutines\n", g->count - n);
+	fputc('\n', out);
+}
+
 /* ---- JSON ---- */
 
 static void begin(struct json_writer *w, const char *type, uint64_t ts)
@@ -409,6 +448,53 @@ int view_go__goroutine_json(struct json_writer *w, struct goproc *p, const struc
 	if (first_seen_ns)
 		json__kv_uint(w, "seen_ns", ts_ns - first_seen_ns);
 	stack_json(w, p, g);
+	return end(w);
+}
+
+int view_go__stuck_json(struct json_writer *w, const struct go_group *g,
+			const struct go_process *gp)
+{
+	uint64_t ts = g->resolved_ns ? g->resolved_ns : gp ? gp->snap.ts_ns : g->detected_ns;
+	bool details = !g->resolved_ns && gp && gp->proc;
+
+	begin(w, g->resolved_ns ? "stuck_group_resolved" : "stuck_group", ts);
+	json__kv_uint(w, "group_id", g->id);
+	json__kv_str(w, "kind", go_group_kind_name(g->kind));
+	json__kv_str(w, "of", "goroutines");
+	json__kv_uint(w, "revision", g->revision);
+	json__kv_uint(w, "detected_ts_ns", g->detected_ns);
+	if (g->resolved_ns)
+		json__kv_uint(w, "resolved_ts_ns", g->resolved_ns);
+	json__key(w, "pids");
+	json__begin_array(w);
+	json__uint(w, g->pid);
+	json__end_array(w);
+	if (details)
+		json__kv_str(w, "go_version", goproc__version(gp->proc));
+	json__kv_str(w, "wait_reason", g->reason);
+	json__kv_uint(w, "count", g->count);
+	if (g->kind == GO_GROUP_GROWING) {
+		json__kv_uint(w, "grown_from", g->grown_from);
+		json__kv_uint(w, "grown_over_ns", g->grown_over_ns);
+	}
+	json__key(w, "members");
+	json__begin_array(w);
+	for (size_t i = 0; i < g->count && i < GODETECT_MAX_MEMBERS; i++) {
+		const struct go_member *m = &g->members[i];
+
+		json__begin_object(w);
+		if (details) {
+			goroutine_fields(w, gp->proc, &gp->snap.g[m->index], ts);
+			json__kv_uint(w, "blocked_ns", m->blocked_ns);
+			json__kv_bool(w, "blocked_at_least", m->at_least);
+			stack_json(w, gp->proc, &gp->snap.g[m->index]);
+		} else {
+			json__kv_uint(w, "pid", g->pid);
+			json__kv_uint(w, "goid", m->goid);
+		}
+		json__end_object(w);
+	}
+	json__end_array(w);
 	return end(w);
 }
 

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "godetect.h"
 #include "goproc.h"
 
 struct json_writer;
@@ -45,6 +46,18 @@ int view_go__goroutine_json(struct json_writer *w, struct goproc *p, const struc
 /* A goroutine_group record. */
 int view_go__group_json(struct json_writer *w, struct goproc *p,
 			const struct goroutine *const *members, size_t n, uint64_t ts_ns);
+
+/*
+ * A group of stuck goroutines (godetect.h) as text: what rule, which
+ * process, then the group in traceback form (stack of its longest waiter).
+ */
+void view_go__stuck_text(FILE *out, const struct go_group *g, const struct go_process *gp);
+/*
+ * As a stuck_group record (docs/SCHEMA.md), stuck_group_resolved when
+ * g->resolved_ns is set (gp may then be NULL, and members carry only goids).
+ */
+int view_go__stuck_json(struct json_writer *w, const struct go_group *g,
+			const struct go_process *gp);
 
 /* Go's rule for the frames its traceback shows: not the runtime's unexported functions. */
 bool view_go__shown(const char *function);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include "detect.h"
 #include "escape.h"
+#include "godetect.h"
 #include "model.h"
 #include "unwind.h"
 
@@ -81,6 +82,8 @@ struct lock_row {
 struct group_row {
 	uint64_t id;
 	enum group_kind kind;
+	bool go; /* a group of goroutines: go_kind, and chain says where they wait */
+	enum go_group_kind go_kind;
 	uint64_t age_ns;
 	size_t nr_members;
 	char chain[1024]; /* "1234 (worker) --mutex 0x...(a)--> 1235 (worker) --...--> 1234" */
@@ -144,6 +147,7 @@ struct snapshot {
 	/* header figures */
 	uint32_t running, runnable, blocked;
 	size_t go_processes, goroutines; /* goroutines: those the Goroutines view counts */
+	size_t stuck_goroutines; /* in the goroutine groups of the Stuck view */
 };
 
 /* Where addr lives in pid (symbols.h), or NULL; valid until the next call. */
@@ -161,6 +165,8 @@ struct snap_go_source {
 	bool system; /* the runtime's own goroutines too */
 	const uint64_t *expanded; /* group keys whose members are listed */
 	size_t nr_expanded;
+	/* stuck goroutine groups (godetect.h), for the Stuck view: i-th, NULL past the end */
+	const struct go_group *(*stuck)(void *ctx, size_t i);
 };
 
 /*

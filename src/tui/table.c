@@ -239,7 +239,8 @@ static void group_cell(const struct group_row *r, size_t col, char *buf, size_t 
 		snprintf(buf, len, "G%" PRIu64, r->id);
 		break;
 	case 1:
-		snprintf(buf, len, "%s", group_kind_name(r->kind));
+		snprintf(buf, len, "%s",
+			 r->go ? go_group_kind_name(r->go_kind) : group_kind_name(r->kind));
 		break;
 	case 2:
 		snap_duration(buf, len, r->age_ns);
@@ -422,7 +423,8 @@ static int group_cmp(const struct group_row *a, const struct group_row *b, size_
 {
 	switch (col) {
 	case 1:
-		return cmp_u64(a->kind, b->kind);
+		return cmp_u64(a->go ? 16 + a->go_kind : a->kind,
+			       b->go ? 16 + b->go_kind : b->kind);
 	case 2:
 		return cmp_u64(a->age_ns, b->age_ns);
 	case 3:

@@ -382,7 +382,9 @@ static void resort(struct top *t)
 
 static const struct go_process *go_next(void *ctx, size_t *it)
 {
-	return gotrack__next(ctx, it);
+	struct session *s = ctx;
+
+	return gotrack__next(s->go, it);
 }
 
 static void go_frames(const struct go_process *gp, uint64_t pc, bool is_return, struct frame *out,
@@ -392,6 +394,13 @@ static void go_frames(const struct go_process *gp, uint64_t pc, bool is_return, 
 	goproc__frames(gp->proc, pc, is_return, out, max, n);
 }
 
+static const struct go_group *go_stuck(void *ctx, size_t i)
+{
+	struct session *s = ctx;
+
+	return s->godetect ? godetect__group(s->godetect, i) : NULL;
+}
+
 static void take_snapshot(struct top *t)
 {
 	struct session *s = &t->session;
@@ -399,11 +408,12 @@ static void take_snapshot(struct top *t)
 	struct snap_go_source go = {
 		.next = go_next,
 		.frames = go_frames,
-		.ctx = s->go,
+		.ctx = s,
 		.label = t->go_label,
 		.system = t->go_system,
 		.expanded = t->expanded,
 		.nr_expanded = t->nr_expanded,
+		.stuck = go_stuck,
 	};
 	uint64_t now = now_ns();
 	struct snapshot *snap;
@@ -443,7 +453,7 @@ static void draw_header(struct top *t)
 	for (int r = 0; r < TANGLE_DROP_MAX; r++)
 		drops += st->drops[r];
 	for (size_t i = 0; s && i < s->nr_groups; i++)
-		stuck_threads += s->groups[i].nr_members;
+		stuck_threads += s->groups[i].go ? 0 : s->groups[i].nr_members;
 	snap_duration(dur, sizeof(dur), up);
 	move(0, 0);
 	clrtoeol();
@@ -469,8 +479,12 @@ static void draw_header(struct top *t)
 	x += put_fmt(1, x, tone(t, TONE_BLOCKED), "%u blocked", s ? s->blocked : 0);
 	x += put_fmt(1, x, tone(t, TONE_HEADER), "   Stuck ");
 	if (s && s->nr_groups)
-		x += put_fmt(1, x, tone(t, TONE_STUCK), "%zu group%s, %zu threads", s->nr_groups,
-			     s->nr_groups == 1 ? "" : "s", stuck_threads);
+		x += put_fmt(1, x, tone(t, TONE_STUCK), "%zu group%s, %zu %s", s->nr_groups,
+			     s->nr_groups == 1 ? "" : "s",
+			     stuck_threads ? stuck_threads : s->stuck_goroutines,
+			     stuck_threads ? "threads" : "goroutines");
+	if (s && stuck_threads && s->stuck_goroutines)
+		x += put_fmt(1, x, tone(t, TONE_STUCK), ", %zu goroutines", s->stuck_goroutines);
 	else
 		x += put_fmt(1, x, tone(t, TONE_VALUE), "none");
 	if (s && s->go_processes) {
@@ -793,6 +807,14 @@ static void draw_detail(struct top *t, int y, int h)
 		const char *p = g->chain;
 		int r = y + 2;
 
+		if (g->go) {
+			put_fmt(y + 1, 1, tone(t, TONE_STUCK), "group G%" PRIu64 ": %s goroutines",
+				g->id, go_group_kind_name(g->go_kind));
+			put_text(y + 2, 3, COLS - 4, g->chain, false, tone(t, TONE_NORMAL));
+			put_text(y + 3, 3, COLS - 4, g->members, false, tone(t, TONE_NORMAL));
+			put_fmt(y + 4, 3, tone(t, TONE_DIM), "(view 5 shows their stacks)");
+			break;
+		}
 		put_fmt(y + 1, 1, tone(t, TONE_STUCK), "group G%" PRIu64 ": %s, %zu threads: %s",
 			g->id, group_kind_name(g->kind), g->nr_members, g->members);
 		/* the chain, one hop per line */

@@ -370,11 +370,22 @@ def schema_errors(rec):
         errs.append(f"'v' must be the integer {SCHEMA_VERSION}, got {rec.get('v')!r}")
     if not is_uint(rec.get("ts_ns")):
         errs.append(f"'ts_ns' missing or not a non-negative integer: {rec.get('ts_ns')!r}")
-    # stuck groups: only their lock objects are checked here
+    # stuck groups: only their lock objects are checked here; goroutine groups their members
     if t in ("stuck_group", "stuck_group_resolved"):
         members = rec.get("members")
         if not isinstance(members, list):
             errs.append(f"{t}: members is not a list: {members!r}")
+        elif rec.get("of") == "goroutines":
+            if rec.get("kind") not in ("leaked", "stuck", "growing"):
+                errs.append(f"{t}: goroutine group kind {rec.get('kind')!r}")
+            if not is_uint(rec.get("count")) or rec["count"] < len(members):
+                errs.append(f"{t}: count {rec.get('count')!r} < {len(members)} members")
+            for i, m in enumerate(members):
+                if not (isinstance(m, dict) and is_uint(m.get("goid")) and is_uint(m.get("pid"))):
+                    errs.append(f"{t}: members[{i}] without pid and goid: {m!r}")
+                elif t == "stuck_group" and not (is_uint(m.get("blocked_ns"))
+                                                 and isinstance(m.get("stack"), list)):
+                    errs.append(f"{t}: members[{i}] without blocked_ns and stack: {m!r}")
         else:
             for i, m in enumerate(members):
                 on = m.get("waits_on") if isinstance(m, dict) else None

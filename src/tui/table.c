@@ -514,6 +514,8 @@ void view__sort(struct snapshot *s, enum view_id v, size_t col, bool descending)
 {
 	struct sort_ctx c = { .v = v, .col = col, .dir = descending ? -1 : 1 };
 
+	if (view__nr_rows(s, v) < 2) /* and an empty view may have no array at all */
+		return;
 	switch (v) {
 	case VIEW_PROCESSES:
 		qsort_r(s->procs, s->nr_procs, sizeof(*s->procs), row_cmp, &c);

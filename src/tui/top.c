@@ -478,15 +478,16 @@ static void draw_header(struct top *t)
 	x += put_fmt(1, x, tone(t, TONE_NORMAL), ", %u runnable, ", s ? s->runnable : 0);
 	x += put_fmt(1, x, tone(t, TONE_BLOCKED), "%u blocked", s ? s->blocked : 0);
 	x += put_fmt(1, x, tone(t, TONE_HEADER), "   Stuck ");
-	if (s && s->nr_groups)
+	if (!s || !s->nr_groups)
+		x += put_fmt(1, x, tone(t, TONE_VALUE), "none");
+	else if (stuck_threads && s->stuck_goroutines)
+		x += put_fmt(1, x, tone(t, TONE_STUCK), "%zu groups, %zu threads, %zu goroutines",
+			     s->nr_groups, stuck_threads, s->stuck_goroutines);
+	else
 		x += put_fmt(1, x, tone(t, TONE_STUCK), "%zu group%s, %zu %s", s->nr_groups,
 			     s->nr_groups == 1 ? "" : "s",
 			     stuck_threads ? stuck_threads : s->stuck_goroutines,
 			     stuck_threads ? "threads" : "goroutines");
-	if (s && stuck_threads && s->stuck_goroutines)
-		x += put_fmt(1, x, tone(t, TONE_STUCK), ", %zu goroutines", s->stuck_goroutines);
-	else
-		x += put_fmt(1, x, tone(t, TONE_VALUE), "none");
 	if (s && s->go_processes) {
 		x += put_fmt(1, x, tone(t, TONE_HEADER), "   Goroutines ");
 		put_fmt(1, x, tone(t, TONE_VALUE), "%zu in %zu Go process%s", s->goroutines,

@@ -3,40 +3,49 @@
 
 Run as root from the repository root after `make`:
 
-    sudo python3 bench/goroutines.py [--counts 1000,10000,100000] [--rounds 3]
+    sudo python3 bench/goroutines.py [--counts 1000,10000,100000] [--rounds 3] [--repeat 5]
 
 For each goroutine count, bench/workloads/gomany parks that many goroutines at
-four sites (channel receive, sync.Mutex, select, a 9-deep recursion). Then,
-side by side on the same process:
+four sites (channel receive, sync.Mutex, select, a 9-deep recursion) and runs
+two GC cycles, as any program that has run a while has. Then, side by side on
+the same process:
 
-  tangle table   `tangle goroutines PID --json --no-stacks`: states, wait
-                 reasons, labels, objects waited on (snapshot_ns, and the CPU
-                 time of the whole command)
-  tangle full    the same with every stack walked and symbolized
-  pprof debug=2  the program's own pprof.Lookup("goroutine").WriteTo(w, 2),
-                 timed inside the program: the world is stopped all along, so
-                 this is also how long every goroutine of the target is paused
+  table   `tangle goroutines PID --no-stacks`: states, wait reasons, labels,
+          objects waited on
+  full    the same with every stack walked
+  pprof   the program's own pprof.Lookup("goroutine").WriteTo(w, 2), timed
+          inside the program: the world is stopped all along, so this is also
+          how long every goroutine of the target is paused
 
-Prints a Markdown table and a ratio line per count. tangle pauses nothing:
-it only reads memory with process_vm_readv. Figures, not pass/fail.
+tangle takes --repeat snapshots through one goproc, as the dashboard takes one
+a second, and prints the CPU time of each (its thread's user + system time,
+process_vm_readv included): "cold" is the first, in a new tangle process (it
+pays for its buffers and reads every stack); "warm" the median of the later
+ones (goroutines that have not run since are not read again). Symbolization
+and printing are not part of a snapshot and are not counted. Peak RSS is the
+tangle process's after its snapshots, before it prints.
+
+Prints a Markdown table and one line per count on stderr. tangle pauses
+nothing: it only reads memory with process_vm_readv. Figures, not pass/fail.
 Env: TANGLE (binary, default ./tangle), GO (default go).
 """
 
 import argparse
-import json
 import os
-import resource
+import re
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TANGLE = os.environ.get("TANGLE", str(REPO / "tangle"))
 GO = os.environ.get("GO", "go")
+SNAP_RE = re.compile(r"snapshot=(\d+) wall_ns=(\d+) cpu_ns=(\d+) goroutines=(\d+) .*"
+                     r"stacks_reused=(\d+)")
+RSS_RE = re.compile(r"maxrss_kb=(\d+)")
 
 
 def build(workdir):
@@ -46,22 +55,19 @@ def build(workdir):
     return out
 
 
-def cpu_of(cmd):
-    """Run cmd; return (stdout, CPU seconds of the child, wall seconds)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.monotonic()
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120).stdout
-    wall = time.monotonic() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return out, cpu, wall
-
-
-def tangle_run(pid, stacks):
-    cmd = [TANGLE, "goroutines", str(pid), "--json"] + ([] if stacks else ["--no-stacks"])
-    out, cpu, wall = cpu_of(cmd)
-    meta = json.loads(out.split("\n", 1)[0])
-    return meta["snapshot_ns"] / 1e6, cpu * 1e3, meta["goroutines"]
+def tangle_run(pid, stacks, repeat):
+    """One tangle process taking `repeat` snapshots: (cold ms, [warm ms], goroutines,
+    stacks reused in the last one, peak RSS in MiB)."""
+    cmd = [TANGLE, "goroutines", str(pid), "--repeat", str(repeat), "-o", os.devnull]
+    if not stacks:
+        cmd.append("--no-stacks")
+    res = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300)
+    snaps = [tuple(int(x) for x in m.groups()) for m in SNAP_RE.finditer(res.stderr)]
+    rss = RSS_RE.search(res.stderr)
+    if len(snaps) != repeat or not rss:
+        raise RuntimeError(f"unexpected stderr from tangle: {res.stderr!r}")
+    cpu_ms = [s[2] / 1e6 for s in snaps]
+    return cpu_ms[0], cpu_ms[1:], snaps[-1][3], snaps[-1][4], int(rss.group(1)) / 1024
 
 
 def pprof_run(proc):
@@ -75,35 +81,44 @@ def pprof_run(proc):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--counts", default="1000,10000,100000")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3, help="tangle processes per figure")
+    ap.add_argument("--repeat", type=int, default=5, help="snapshots per tangle process")
     args = ap.parse_args()
+    if args.repeat < 2:
+        ap.error("--repeat must be at least 2 (a cold and a warm snapshot)")
     counts = [int(c) for c in args.counts.split(",")]
+    med = statistics.median
     with tempfile.TemporaryDirectory() as tmp:
         binary = build(tmp)
-        print("| goroutines | tangle table snapshot ms | tangle table CPU ms "
-              "| tangle full snapshot ms | tangle full CPU ms | pprof debug=2 ms (world stopped) |")
-        print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+        print("| goroutines | table cold CPU ms | table warm CPU ms | full cold CPU ms "
+              "| full warm CPU ms | stacks not re-read (warm) | tangle peak RSS MiB "
+              "| pprof debug=2 ms (world stopped) |")
+        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for n in counts:
-            proc = subprocess.Popen([str(binary), "-n", str(n)], stdout=subprocess.PIPE, text=True)
+            proc = subprocess.Popen([str(binary), "-n", str(n)], stdout=subprocess.PIPE,
+                                    text=True)
             try:
                 if proc.stdout.readline().strip() != "ready":
                     raise RuntimeError("gomany did not start")
-                table, table_cpu, full, full_cpu, pprof = [], [], [], [], []
+                fig = {k: [] for k in ("tc", "tw", "fc", "fw", "reused", "rss", "pprof")}
                 seen = 0
                 for _ in range(args.rounds):
-                    ms, cpu, seen = tangle_run(proc.pid, False)
-                    table.append(ms)
-                    table_cpu.append(cpu)
-                    ms, cpu, seen = tangle_run(proc.pid, True)
-                    full.append(ms)
-                    full_cpu.append(cpu)
-                    pprof.append(pprof_run(proc))
-                med = statistics.median
-                print(f"| {seen} | {med(table):.1f} | {med(table_cpu):.1f} | {med(full):.1f} "
-                      f"| {med(full_cpu):.1f} | {med(pprof):.1f} |")
-                print(f"goroutines {seen}: tangle full snapshot {med(full):.1f} ms with no pause, "
-                      f"pprof {med(pprof):.1f} ms with the world stopped "
-                      f"(ratio pprof/tangle {med(pprof) / med(full):.1f}x)", file=sys.stderr)
+                    cold, warm, seen, _, _ = tangle_run(proc.pid, False, args.repeat)
+                    fig["tc"].append(cold)
+                    fig["tw"].extend(warm)
+                    cold, warm, seen, reused, rss = tangle_run(proc.pid, True, args.repeat)
+                    fig["fc"].append(cold)
+                    fig["fw"].extend(warm)
+                    fig["reused"].append(reused)
+                    fig["rss"].append(rss)
+                    fig["pprof"].append(pprof_run(proc))
+                print(f"| {seen} | {med(fig['tc']):.1f} | {med(fig['tw']):.1f} "
+                      f"| {med(fig['fc']):.1f} | {med(fig['fw']):.1f} "
+                      f"| {min(fig['reused'])} | {max(fig['rss']):.0f} "
+                      f"| {med(fig['pprof']):.1f} |", flush=True)
+                print(f"goroutines {seen}: tangle snapshot with stacks {med(fig['fw']):.1f} ms "
+                      f"CPU warm, {med(fig['fc']):.1f} ms cold, with no pause; pprof "
+                      f"{med(fig['pprof']):.1f} ms with the world stopped", file=sys.stderr)
             finally:
                 proc.kill()
                 proc.wait()

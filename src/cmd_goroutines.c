@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include "cmd.h"
 #include "goproc.h"
 #include "json.h"
@@ -21,6 +22,7 @@
 struct gr_opts {
 	uint32_t pid;
 	bool json, group, system, no_stacks;
+	unsigned repeat; /* --repeat N: N snapshots through one goproc, costs on stderr */
 	struct go_view_opts view;
 	const char *state, *reason, *output;
 	struct {
@@ -68,6 +70,7 @@ static int parse(int argc, char **argv, struct gr_opts *o)
 		OPT_SYSTEM,
 		OPT_GROUP,
 		OPT_NO_STACKS,
+		OPT_REPEAT,
 	};
 	static const struct option longs[] = {
 		{ "json", no_argument, NULL, 'j' },
@@ -78,6 +81,7 @@ static int parse(int argc, char **argv, struct gr_opts *o)
 		{ "all-frames", no_argument, NULL, OPT_ALL_FRAMES },
 		{ "system", no_argument, NULL, OPT_SYSTEM },
 		{ "no-stacks", no_argument, NULL, OPT_NO_STACKS },
+		{ "repeat", required_argument, NULL, OPT_REPEAT },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -122,6 +126,17 @@ static int parse(int argc, char **argv, struct gr_opts *o)
 		case OPT_NO_STACKS:
 			o->no_stacks = true;
 			break;
+		case OPT_REPEAT: {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+
+			if (*end || !n || n > 100000) {
+				fprintf(stderr, "tangle goroutines: --repeat wants 1..100000\n");
+				return -EINVAL;
+			}
+			o->repeat = (unsigned)n;
+			break;
+		}
 		case 'o':
 			o->output = optarg;
 			break;
@@ -297,6 +312,40 @@ out:
 	return err;
 }
 
+/*
+ * The snapshot to print. With --repeat N (for bench/goroutines.py; not in
+ * --help), N of them through the same goproc, each taken while the one
+ * before is still held, as the dashboard does: the first reads everything,
+ * the later ones only what changed. The cost of each goes to stderr as
+ * key=value, then the peak RSS.
+ */
+static int take_snapshots(struct goproc *p, const struct gr_opts *o, struct gosnap *snap, char *why,
+			  size_t why_len)
+{
+	unsigned flags = o->no_stacks ? GOSNAP_ALL & ~GOSNAP_STACKS : GOSNAP_ALL;
+	unsigned n = o->repeat ? o->repeat : 1;
+	struct gosnap next;
+	struct rusage ru;
+	int err;
+
+	for (unsigned i = 0; i < n; i++) {
+		err = goproc__snapshot(p, flags, &next, why, why_len);
+		if (err)
+			return err;
+		gosnap__free(snap);
+		*snap = next;
+		if (o->repeat)
+			fprintf(stderr,
+				"tangle goroutines: snapshot=%u wall_ns=%" PRIu64 " cpu_ns=%" PRIu64
+				" goroutines=%zu allgs=%zu retried=%zu stacks_reused=%zu\n",
+				i + 1, snap->cost_ns, snap->cpu_ns, snap->n, snap->nr_allgs,
+				snap->nr_retried, snap->nr_reused);
+	}
+	if (o->repeat && !getrusage(RUSAGE_SELF, &ru))
+		fprintf(stderr, "tangle goroutines: maxrss_kb=%ld\n", ru.ru_maxrss);
+	return 0;
+}
+
 int cmd_goroutines(int argc, char **argv)
 {
 	struct gr_opts o = { 0 };
@@ -315,8 +364,7 @@ int cmd_goroutines(int argc, char **argv)
 		fprintf(stderr, "tangle goroutines: %s\n", why);
 		return 1;
 	}
-	err = goproc__snapshot(p, o.no_stacks ? GOSNAP_ALL & ~GOSNAP_STACKS : GOSNAP_ALL, &snap,
-			       why, sizeof(why));
+	err = take_snapshots(p, &o, &snap, why, sizeof(why));
 	if (err) {
 		if (err == -EPERM)
 			snprintf(why, sizeof(why),
@@ -324,6 +372,7 @@ int cmd_goroutines(int argc, char **argv)
 				 "user with ptrace allowed)",
 				 o.pid);
 		fprintf(stderr, "tangle goroutines: %s\n", why);
+		gosnap__free(&snap);
 		goproc__free(p);
 		return 1;
 	}

@@ -72,8 +72,10 @@ struct gosnap {
 	size_t n;
 	uint64_t ts_ns; /* CLOCK_MONOTONIC when the snapshot began */
 	uint64_t cost_ns; /* how long it took */
+	uint64_t cpu_ns; /* CPU time it took (the calling thread, user and system) */
 	size_t nr_allgs; /* entries in allgs, dead ones included */
 	size_t nr_retried; /* goroutines that moved while read and were read again */
+	size_t nr_reused; /* stacks taken from the previous snapshot without reading them */
 	void *priv;
 };
 
@@ -103,11 +105,37 @@ bool goproc__cgo(const struct goproc *p);
 /*
  * Take a snapshot (flags GOSNAP_*). 0, or -errno with a reason in why:
  * -ESRCH if the process went away, -EINVAL if what was read is not a
- * goroutine table.
+ * goroutine table. p keeps its buffers and what it learnt of each goroutine
+ * for the next snapshot: the stacks, objects and labels of goroutines that
+ * have not run since (go_parked__same) are not read again. A snapshot stays
+ * valid until gosnap__free, whatever snapshots are taken after it; p and its
+ * snapshots are used from one thread.
  */
 int goproc__snapshot(struct goproc *p, unsigned flags, struct gosnap *out, char *why,
 		     size_t why_len);
 void gosnap__free(struct gosnap *s);
+
+/*
+ * What proves that a goroutine has not run between two reads of it. A
+ * goroutine with the same saved context (pc, sp, bp) could still have run in
+ * between and parked again at the same sp through another call path; but
+ * the GC stamps g.waitsince with the start of its cycle when it finds a
+ * goroutine blocked, and the scheduler zeroes it each time the goroutine
+ * runs. The same non-zero stamp, the same goroutine and saved context: its
+ * stack, the sudogs it waits on and its labels cannot have changed (a stack
+ * copy moves sp and the stack bounds). A goroutine blocked since before the
+ * last GC passes; one the GC has not seen blocked yet does not.
+ */
+struct go_parked {
+	uint64_t g, goid, waitsince;
+	uint64_t pc, sp, bp; /* sched, or syscallpc/sp/bp in a system call */
+	uint64_t stack_lo, stack_hi, waiting, labels_ptr;
+	uint32_t status;
+};
+
+void go_parked__of(const struct goroutine *g, struct go_parked *out);
+/* Can what was read of before be taken for now without reading it again? */
+bool go_parked__same(const struct go_parked *before, const struct go_parked *now);
 
 /*
  * Frames for pc of the process (innermost first, inlined calls expanded),

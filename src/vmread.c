@@ -60,86 +60,188 @@ int vmread__one(uint32_t pid, uint64_t addr, void *buf, size_t len)
 	return r.ok ? 0 : -EFAULT;
 }
 
-#define RUN_GAP 512 /* read across gaps up to this size */
-#define RUN_MAX (256u << 10) /* bytes per coalesced read */
-#define WINDOW (8u << 20) /* bytes of bounce buffer per round of reads */
+/*
+ * Coalescing: records whose gaps are at most RUN_GAP bytes are read as one
+ * remote vector. A vector costs the kernel about as much as copying 4-5 KiB
+ * (it pins the pages of each vector separately), so reading across a gap of a
+ * few KiB is cheaper than starting a new one: a 100k-goroutine table or the
+ * tops of 100k 2 KiB stacks come in a few hundred vectors. Runs go into one
+ * bounce buffer of WINDOW bytes, small enough to stay in cache while the
+ * records are decoded from it.
+ */
+#define RUN_GAP 4096
+#define RUN_MAX (256u << 10) /* bytes per coalesced read, and the largest record */
+#define WINDOW (256u << 10) /* bytes of bounce buffer per system call */
 
 struct rec {
 	uint64_t addr;
-	size_t i;
+	uint32_t len, i;
 };
-
-static int cmp_rec(const void *a, const void *b)
-{
-	const struct rec *x = a, *y = b;
-
-	return x->addr < y->addr ? -1 : x->addr > y->addr;
-}
 
 struct run {
 	uint64_t addr;
-	size_t len, first, n; /* records first..first+n-1 of the sorted array */
+	size_t len, off; /* off: where it lands in the bounce buffer */
+	size_t first, n; /* records first..first+n-1 of the sorted array */
 };
 
-/* Read runs[0..nr) into buf, then copy each record out, or read it alone if its run failed. */
-static long read_runs(uint32_t pid, struct run *runs, size_t nr, const struct rec *recs, size_t len,
-		      uint8_t *buf, uint8_t *out, bool *ok, struct vmread_req *reqs)
+struct vmgather {
+	struct rec *recs, *tmp;
+	size_t cap;
+	struct run runs[BATCH];
+	struct vmread_req reqs[BATCH];
+	uint8_t *buf; /* WINDOW + RUN_MAX: the last run of a round may grow past WINDOW */
+};
+
+struct vmgather *vmgather__new(void)
 {
-	size_t off = 0;
+	struct vmgather *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	g->buf = malloc(WINDOW + RUN_MAX);
+	if (!g->buf) {
+		free(g);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return g;
+}
+
+void vmgather__free(struct vmgather *g)
+{
+	if (!g)
+		return;
+	free(g->recs);
+	free(g->tmp);
+	free(g->buf);
+	free(g);
+}
+
+/*
+ * Sort by address: LSD radix sort on the bytes that differ at all (user
+ * addresses share their top bytes, so 100k records take 3 or 4 passes), after
+ * a check that they are not sorted already.
+ */
+static void sort_recs(struct vmgather *g, size_t n)
+{
+	struct rec *a = g->recs, *b = g->tmp;
+	uint64_t lo = UINT64_MAX, hi = 0, diff;
+	size_t i, count[256];
+	bool sorted = true;
+
+	for (i = 0; i < n; i++) {
+		if (i && a[i].addr < a[i - 1].addr)
+			sorted = false;
+		lo = a[i].addr < lo ? a[i].addr : lo;
+		hi = a[i].addr > hi ? a[i].addr : hi;
+	}
+	if (sorted)
+		return;
+	diff = lo ^ hi;
+	for (unsigned shift = 0; shift < 64 && diff >> shift; shift += 8) {
+		size_t sum = 0;
+
+		memset(count, 0, sizeof(count));
+		for (i = 0; i < n; i++)
+			count[(a[i].addr >> shift) & 0xff]++;
+		for (unsigned d = 0; d < 256; d++) {
+			size_t c = count[d];
+
+			count[d] = sum;
+			sum += c;
+		}
+		for (i = 0; i < n; i++)
+			b[count[(a[i].addr >> shift) & 0xff]++] = a[i];
+		struct rec *t = a;
+
+		a = b;
+		b = t;
+	}
+	g->recs = a;
+	g->tmp = b;
+}
+
+/*
+ * Read runs[0..nr) with one system call into the bounce buffer and hand each
+ * record to fn. A run that failed (a gap or a record crossing into unmapped
+ * memory) is read again record by record, in its own place in the buffer.
+ */
+static long read_runs(struct vmgather *g, uint32_t pid, size_t nr, vmgather_fn fn, void *ctx)
+{
 	long done = 0, got;
 
-	for (size_t r = 0; r < nr; r++) {
-		reqs[r] = (struct vmread_req){ .addr = runs[r].addr,
-					       .buf = buf + off,
-					       .len = runs[r].len };
-		off += runs[r].len;
-	}
-	got = vmread__batch(pid, reqs, nr);
+	for (size_t r = 0; r < nr; r++)
+		g->reqs[r] = (struct vmread_req){ .addr = g->runs[r].addr,
+						  .buf = g->buf + g->runs[r].off,
+						  .len = g->runs[r].len };
+	got = vmread__batch(pid, g->reqs, nr);
 	if (got < 0)
 		return got;
 	for (size_t r = 0; r < nr; r++) {
-		for (size_t k = runs[r].first; k < runs[r].first + runs[r].n; k++) {
-			const struct rec *rc = &recs[k];
-			uint8_t *dst = out + rc->i * len;
+		const struct run *run = &g->runs[r];
+		bool whole = g->reqs[r].ok;
+		struct vmread_req one;
 
-			if (reqs[r].ok) {
-				memcpy(dst, (uint8_t *)reqs[r].buf + (rc->addr - runs[r].addr),
-				       len);
-				ok[rc->i] = true;
-			} else {
-				ok[rc->i] = vmread__one(pid, rc->addr, dst, len) == 0;
+		for (size_t k = run->first; k < run->first + run->n; k++) {
+			const struct rec *rc = &g->recs[k];
+			uint8_t *data = g->buf + run->off + (rc->addr - run->addr);
+			int err;
+
+			if (!whole) {
+				one = (struct vmread_req){ .addr = rc->addr,
+							   .buf = data,
+							   .len = rc->len };
+				got = vmread__batch(pid, &one, 1);
+				if (got < 0)
+					return got;
 			}
-			done += ok[rc->i];
+			err = fn(ctx, rc->i, whole || one.ok ? data : NULL, rc->len);
+			if (err)
+				return err < 0 ? err : -ECANCELED;
+			done += whole || one.ok;
 		}
 	}
 	return done;
 }
 
-long vmread__gather(uint32_t pid, const uint64_t *addrs, size_t n, size_t len, uint8_t *out,
-		    bool *ok)
+long vmgather__each(struct vmgather *g, uint32_t pid, const uint64_t *addrs, const uint32_t *lens,
+		    uint32_t len, size_t n, vmgather_fn fn, void *ctx)
 {
-	struct rec *recs = calloc(n ? n : 1, sizeof(*recs));
-	struct run *runs = calloc(BATCH, sizeof(*runs));
-	struct vmread_req *reqs = calloc(BATCH, sizeof(*reqs));
-	uint8_t *buf = malloc(WINDOW + RUN_MAX);
 	size_t nr = 0, used = 0;
 	long done = 0, got;
 
-	if (!recs || !runs || !reqs || !buf || len > RUN_MAX) {
-		done = -ENOMEM;
-		goto out;
+	if (n > UINT32_MAX)
+		return -E2BIG;
+	if (n > g->cap) {
+		size_t cap = n < 1024 ? 1024 : n + n / 4;
+		struct rec *a = malloc(cap * sizeof(*a)), *b = malloc(cap * sizeof(*b));
+
+		if (!a || !b) {
+			free(a);
+			free(b);
+			return -ENOMEM;
+		}
+		free(g->recs);
+		free(g->tmp);
+		g->recs = a;
+		g->tmp = b;
+		g->cap = cap;
 	}
 	for (size_t i = 0; i < n; i++) {
-		recs[i] = (struct rec){ addrs[i], i };
-		ok[i] = false;
-	}
-	qsort(recs, n, sizeof(*recs), cmp_rec);
-	for (size_t k = 0; k < n; k++) {
-		struct run *last = nr ? &runs[nr - 1] : NULL;
-		uint64_t end = recs[k].addr + len;
+		uint32_t l = lens ? lens[i] : len;
 
-		if (last && recs[k].addr <= last->addr + last->len + RUN_GAP &&
-		    end - last->addr <= RUN_MAX && recs[k].addr >= last->addr) {
+		if (l > RUN_MAX || !l || addrs[i] + l < addrs[i])
+			return -EINVAL;
+		g->recs[i] = (struct rec){ addrs[i], l, (uint32_t)i };
+	}
+	sort_recs(g, n);
+	for (size_t k = 0; k < n; k++) {
+		const struct rec *rc = &g->recs[k];
+		struct run *last = nr ? &g->runs[nr - 1] : NULL;
+		uint64_t end = rc->addr + rc->len;
+
+		if (last && rc->addr <= last->addr + last->len + RUN_GAP &&
+		    end - last->addr <= RUN_MAX) {
 			if (end > last->addr + last->len) {
 				used += end - (last->addr + last->len);
 				last->len = end - last->addr;
@@ -147,27 +249,55 @@ long vmread__gather(uint32_t pid, const uint64_t *addrs, size_t n, size_t len, u
 			last->n++;
 			continue;
 		}
-		if (nr == BATCH || used + len > WINDOW) {
-			got = read_runs(pid, runs, nr, recs, len, buf, out, ok, reqs);
-			if (got < 0) {
-				done = got;
-				goto out;
-			}
+		if (nr == BATCH || used + rc->len > WINDOW) {
+			got = read_runs(g, pid, nr, fn, ctx);
+			if (got < 0)
+				return got;
 			done += got;
 			nr = 0;
 			used = 0;
 		}
-		runs[nr++] = (struct run){ recs[k].addr, len, k, 1 };
-		used += len;
+		g->runs[nr++] = (struct run){ rc->addr, rc->len, used, k, 1 };
+		used += rc->len;
 	}
 	if (nr) {
-		got = read_runs(pid, runs, nr, recs, len, buf, out, ok, reqs);
+		got = read_runs(g, pid, nr, fn, ctx);
 		done = got < 0 ? got : done + got;
 	}
-out:
-	free(recs);
-	free(runs);
-	free(reqs);
-	free(buf);
+	return done;
+}
+
+struct copy_out {
+	uint8_t *out;
+	bool *ok;
+	size_t len;
+};
+
+static int copy_out(void *ctx, size_t i, const uint8_t *data, size_t len)
+{
+	struct copy_out *c = ctx;
+
+	c->ok[i] = data != NULL;
+	if (data)
+		memcpy(c->out + i * c->len, data, len);
+	return 0;
+}
+
+long vmread__gather(uint32_t pid, const uint64_t *addrs, size_t n, size_t len, uint8_t *out,
+		    bool *ok)
+{
+	struct copy_out c = { out, ok, len };
+	struct vmgather *g;
+	long done;
+
+	if (len > RUN_MAX)
+		return -EINVAL;
+	g = vmgather__new();
+	if (!g)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		ok[i] = false;
+	done = vmgather__each(g, pid, addrs, NULL, (uint32_t)len, n, copy_out, &c);
+	vmgather__free(g);
 	return done;
 }

@@ -2,6 +2,12 @@
 // goroutine dump costs. On SIGUSR1 it takes the runtime's own dump
 // (pprof goroutine profile, debug=2, which stops the world) and prints how
 // long that took, so the bench can put both costs side by side.
+//
+// Before "ready" it runs two GC cycles, as any program that has been up a
+// while has (one is not always enough, as in tests/go): the GC stamps
+// g.waitsince of the goroutines it finds blocked, which is what lets tangle's
+// later snapshots skip the stacks of goroutines that have not run since the
+// last one.
 package main
 
 import (
@@ -10,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"sync"
 	"syscall"
@@ -58,6 +65,8 @@ func main() {
 		}
 	}
 	time.Sleep(500 * time.Millisecond)
+	runtime.GC()
+	runtime.GC()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGUSR1)
 	fmt.Println("ready")

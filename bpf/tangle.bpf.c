@@ -47,6 +47,14 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+/* Stack captures given up (ring buffer busy or full): not lost events, just no stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} stack_skips SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536); /* resized by userspace */
@@ -83,6 +91,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct tangle_task_regs);
 } task_regs_buf SEC(".maps");
+
+/*
+ * Stacks of waits, captured as they begin (stream --stacks and --folded):
+ * off, the verifier drops the code. One wait in stack_sample_every is
+ * captured; userspace raises it while waits come faster than it can unwind
+ * them, and every capture says the value it was taken under.
+ */
+const volatile bool capture_stacks = false;
+__u32 stack_sample_every = 1;
 
 /*
  * Wake the collector only once a batch has built up: at high event rates a
@@ -367,6 +384,78 @@ int BPF_PROG(tg_task_rename, struct task_struct *task, const char *comm)
 	return 0;
 }
 
+#define USTACK_CHUNK 512
+
+static __always_inline void count_stack_skip(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&stack_skips, &zero);
+
+	if (n)
+		*n += 1;
+}
+
+/*
+ * Copy the user stack from sp up into dst. Near the top of a mapping the
+ * whole window cannot be read: then as many whole chunks as can.
+ */
+static __always_inline __u32 copy_user_stack(__u8 *dst, __u64 sp)
+{
+	__u32 i;
+
+	if (!bpf_probe_read_user(dst, TANGLE_USTACK_BYTES, (void *)sp))
+		return TANGLE_USTACK_BYTES;
+	for (i = 0; i < TANGLE_USTACK_BYTES / USTACK_CHUNK; i++)
+		if (bpf_probe_read_user(dst + i * USTACK_CHUNK, USTACK_CHUNK,
+					(void *)(sp + i * USTACK_CHUNK)))
+			break;
+	return i * USTACK_CHUNK;
+}
+
+/*
+ * The user stack of a wait, sent before its wait_begin: the syscall entry
+ * registers and a copy of the stack above sp, all a CFI unwind needs (glibc
+ * has no frame pointers: a frame-pointer walk from here, as bpf_get_stack
+ * does, stops at __lll_lock_wait). Its kernel stack is not taken: at
+ * syscall entry it is only the entry path, and taking it where the wait
+ * sleeps (bpf_get_stack in sched_switch) measured ~5 us per wait, twice all
+ * of this, for what is always the futex code; the collector reads it from a
+ * wait that lasts instead.
+ */
+static __always_inline void capture_ustack(__u32 pid, __u32 tid, __u64 now)
+{
+	__u32 every = stack_sample_every;
+	struct tangle_ev_ustack *e;
+	struct pt_regs *regs;
+
+	if (every > 1 && bpf_get_prandom_u32() % every)
+		return;
+	/* a stack is worth less than the events behind it: leave them room */
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >
+	    bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 4) {
+		count_stack_skip();
+		return;
+	}
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_stack_skip();
+		return;
+	}
+	fill_hdr(&e->hdr, TANGLE_EV_USTACK, sizeof(*e), now, pid, tid);
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	e->ip = BPF_CORE_READ(regs, ip);
+	e->sp = BPF_CORE_READ(regs, sp);
+	e->bp = BPF_CORE_READ(regs, bp);
+	e->bx = BPF_CORE_READ(regs, bx);
+	e->r12 = BPF_CORE_READ(regs, r12);
+	e->r13 = BPF_CORE_READ(regs, r13);
+	e->r14 = BPF_CORE_READ(regs, r14);
+	e->r15 = BPF_CORE_READ(regs, r15);
+	e->sample_every = every ? every : 1;
+	e->stack_bytes = copy_user_stack(e->stack, e->sp);
+	submit(e);
+}
+
 /* Record a wait in progress and announce it. */
 static __always_inline void begin_wait(__u32 pid, __u32 tid, __u64 uaddr, __u64 uaddr2, __u32 op,
 				       __u32 val, __u32 val3, __u16 flags, __u8 sys, __u8 nr)
@@ -378,6 +467,9 @@ static __always_inline void begin_wait(__u32 pid, __u32 tid, __u64 uaddr, __u64 
 	struct tangle_ev_wait_begin *e;
 	struct tangle_thread_info *ti;
 
+	/* first: the consumer has the stack in hand when the wait_begin arrives */
+	if (capture_stacks)
+		capture_ustack(pid, tid, now);
 	if (bpf_map_update_elem(&waits, &tid, &wi, BPF_ANY))
 		count_drop(TANGLE_DROP_WAIT_MAP);
 	ti = bpf_map_lookup_elem(&threads, &tid);

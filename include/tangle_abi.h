@@ -17,7 +17,7 @@
 #include <linux/types.h>
 #endif
 
-#define TANGLE_ABI_VERSION 1
+#define TANGLE_ABI_VERSION 2
 #define TANGLE_COMM_LEN 16
 
 enum tangle_ev_type {
@@ -27,6 +27,7 @@ enum tangle_ev_type {
 	TANGLE_EV_EXEC = 4,
 	TANGLE_EV_EXIT = 5,
 	TANGLE_EV_RENAME = 6,
+	TANGLE_EV_USTACK = 7, /* user registers and stack at a wait's start (--stacks) */
 	TANGLE_EV_TYPE_MAX,
 };
 
@@ -148,12 +149,40 @@ struct tangle_wait_info {
 	__u8 __pad;
 };
 
+/*
+ * Bytes of user stack copied from sp when a wait begins (stream --stacks and
+ * --folded only). The CFI unwinds of the usual ways into a futex wait read
+ * 200-800 bytes from a thread's start (pthread mutex, condvar, rwlock and
+ * join; C++, Rust, Python, Go's runtime) and up to 2.5 KiB from main(); an
+ * unwind that needs more loses its outermost frames. Each KiB costs about
+ * half a microsecond per captured wait (bench/overhead.py).
+ */
+#define TANGLE_USTACK_BYTES 4096
+
+/*
+ * The user side of a wait's stack, sent just before its wait_begin record
+ * (hdr.ts_ns is the wait's begin, so the two pair up by tid and time): the
+ * registers CFI needs to start from, as the thread entered the syscall, and a
+ * copy of its stack from sp up. Userspace unwinds it later, when the stack
+ * memory itself may have long changed.
+ */
+struct tangle_ev_ustack {
+	struct tangle_ev_hdr hdr;
+	__u64 ip, sp, bp, bx, r12, r13, r14, r15;
+	__u32 sample_every; /* one wait in sample_every was being captured */
+	__u32 stack_bytes; /* bytes of stack[] that hold the copy (0: unreadable) */
+	__u8 stack[TANGLE_USTACK_BYTES];
+};
+
 _Static_assert(sizeof(struct tangle_ev_hdr) == 24, "tangle_ev_hdr size");
 _Static_assert(sizeof(struct tangle_ev_wait_begin) == 24 + 48, "tangle_ev_wait_begin size");
 _Static_assert(sizeof(struct tangle_ev_wait_end) == 24 + 32, "tangle_ev_wait_end size");
 _Static_assert(sizeof(struct tangle_ev_task) == 24 + 48, "tangle_ev_task size");
 _Static_assert(sizeof(struct tangle_thread_info) == 40, "tangle_thread_info size");
 _Static_assert(sizeof(struct tangle_wait_info) == 24, "tangle_wait_info size");
+_Static_assert(sizeof(struct tangle_ev_ustack) == 24 + 64 + 8 + TANGLE_USTACK_BYTES,
+	       "tangle_ev_ustack size");
+_Static_assert(sizeof(struct tangle_ev_ustack) < 65536, "hdr.size is 16 bits");
 _Static_assert(sizeof(struct tangle_task_regs) == 8 + 64 + 8 + 8 * TANGLE_KSTACK_MAX,
 	       "tangle_task_regs size");
 

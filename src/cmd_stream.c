@@ -18,6 +18,7 @@
 #include "log.h"
 #include "session.h"
 #include "stacks.h"
+#include "view_go.h"
 #include "view_json.h"
 
 struct stream {
@@ -62,6 +63,14 @@ static void on_group(const struct stuck_group *g, void *ctx)
 	view_json__stuck_group(st->w, g, &st->names);
 }
 
+static void on_go_group(const struct go_group *g, const struct go_process *gp, void *ctx)
+{
+	struct stream *st = ctx;
+
+	if (!st->folded)
+		view_go__stuck_json(st->w, g, gp);
+}
+
 static void on_lost(struct session *s, uint64_t ts, int reason, uint64_t count, uint64_t total)
 {
 	struct stream *st = s->hooks.ctx;
@@ -84,22 +93,40 @@ static bool on_tick(struct session *s)
 	return true;
 }
 
+/*
+ * --folded: a wait's time goes under its stack. Short waits have a stack when
+ * it was captured as they began, one in N of them at high wait rates: then
+ * each captured one counts N times and the others not at all, which keeps
+ * every stack's total right on average. A long wait without a captured stack
+ * had one taken while it lasted, or counts under [stack_unknown].
+ */
+static void fold_wait(struct stream *st, const char *comm, uint64_t blocked_ns,
+		      const struct stack *stack)
+{
+	uint64_t weight = 1;
+
+	if (blocked_ns < FOLDED_SHORT_WAIT_NS) {
+		if (!stack)
+			return; /* sampled out: the captured waits stand for it */
+		if (stack->sample_every)
+			weight = stack->sample_every;
+	}
+	folded__add(st->folded, comm, stack ? stack->user : NULL, stack ? stack->nr_user : 0,
+		    "[stack_unknown]", blocked_ns * weight);
+}
+
 static void on_change(const struct model_event *ev, void *ctx)
 {
 	struct stream *st = ctx;
 	const struct stack *stack = NULL;
 
-	if (st->opts.stacks && ev->kind == MC_WAIT_END)
+	/* unwound at the begin already, while the process surely still runs */
+	if (st->opts.stacks && (ev->kind == MC_WAIT_BEGIN || ev->kind == MC_WAIT_END))
 		stack = session__known_stack(&st->session, ev->thread->tid, ev->wait->since_ns);
-	if (!st->folded) {
+	if (!st->folded)
 		view_json__change(st->w, ev, st->opts.stacks, stack);
-		return;
-	}
-	if (ev->kind == MC_WAIT_END)
-		folded__add(st->folded, ev->thread->comm, stack ? stack->user : NULL,
-			    stack ? stack->nr_user : 0,
-			    ev->blocked_ns < 100000000 ? "[waits_under_100ms]" : "[stack_unknown]",
-			    ev->blocked_ns);
+	else if (ev->kind == MC_WAIT_END)
+		fold_wait(st, ev->thread->comm, ev->blocked_ns, stack);
 }
 
 static int run(struct stream *st)
@@ -107,6 +134,7 @@ static int run(struct stream *st)
 	struct session_hooks hooks = {
 		.on_change = on_change,
 		.on_group = on_group,
+		.on_go_group = on_go_group,
 		.on_lost = on_lost,
 		.on_tick = on_tick,
 	};
@@ -120,26 +148,26 @@ static int run(struct stream *st)
 	if (err)
 		return err;
 	st->names = session__names(s);
+	log_debug("attached");
 	if (!st->folded)
 		write_meta(st->w, s->start_ns, &st->opts.filter);
 	err = session__run(s);
 	session__drain(s);
 	if (st->folded) {
-		/* waits still going on count up to now, under the stacks they have */
+		/* waits still going on count up to now, as if they ended now */
 		const struct thread *t;
 		size_t it = 0;
 
+		cs = consumer__stats(s->consumer);
+		if (cs->stack_skips)
+			log_warn("%llu stack captures skipped (the ring buffer was busy): the "
+				 "profile under-counts short waits",
+				 (unsigned long long)cs->stack_skips);
 		now = now_ns();
-		while ((t = model__next_thread(s->model, &it))) {
-			const struct stack *stack;
-
-			if (t->wait.kind == WAIT_NONE)
-				continue;
-			stack = session__known_stack(s, t->tid, t->wait.since_ns);
-			folded__add(st->folded, t->comm, stack ? stack->user : NULL,
-				    stack ? stack->nr_user : 0, "[stack_unknown]",
-				    now - t->wait.since_ns);
-		}
+		while ((t = model__next_thread(s->model, &it)))
+			if (t->wait.kind != WAIT_NONE)
+				fold_wait(st, t->comm, now - t->wait.since_ns,
+					  session__known_stack(s, t->tid, t->wait.since_ns));
 		return folded__write(st->folded, st->out) ?: err;
 	}
 	cs = consumer__stats(s->consumer);

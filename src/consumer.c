@@ -26,6 +26,9 @@ struct consumer {
 	struct model *model;
 	struct consumer_stats stats;
 	int nr_cpus;
+	bool capture_stacks;
+	consumer_stack_fn on_stack;
+	void *stack_ctx;
 };
 
 const char *drop_reason_name(int reason)
@@ -146,6 +149,15 @@ static int on_record(void *ctx, void *data, size_t len)
 {
 	struct consumer *c = ctx;
 
+	if (decode__is_stack(data, len)) {
+		if (!c->on_stack)
+			return 0;
+		if (c->on_stack(c->stack_ctx, data, len))
+			c->stats.bad_records++;
+		else
+			c->stats.stacks++;
+		return 0;
+	}
 	if (decode__event(c->model, data, len))
 		c->stats.bad_records++;
 	else
@@ -227,6 +239,8 @@ struct consumer *consumer__open(const struct consumer_opts *o, struct model *m)
 	c->skel->rodata->filter_tid = f->ntids > 0;
 	c->skel->rodata->filter_comm = f->comm[0] != '\0';
 	c->skel->rodata->follow_children = o->follow_children;
+	c->skel->rodata->capture_stacks = o->capture_stacks;
+	c->capture_stacks = o->capture_stacks;
 	memcpy((char *)c->skel->rodata->comm_filter, f->comm, TANGLE_COMM_LEN);
 	bpf_map__set_max_entries(c->skel->maps.events, o->ringbuf_bytes);
 	bpf_map__set_max_entries(c->skel->maps.threads, o->max_threads);
@@ -347,6 +361,23 @@ out:
 	return err;
 }
 
+void consumer__on_stacks(struct consumer *c, consumer_stack_fn fn, void *ctx)
+{
+	c->on_stack = fn;
+	c->stack_ctx = ctx;
+}
+
+bool consumer__captures_stacks(const struct consumer *c)
+{
+	return c && c->capture_stacks;
+}
+
+void consumer__set_stack_sampling(struct consumer *c, uint32_t every)
+{
+	/* .data is mapped: the programs see the store at their next wait */
+	__atomic_store_n(&c->skel->data->stack_sample_every, every ? every : 1, __ATOMIC_RELAXED);
+}
+
 int consumer__sync_threads(struct consumer *c)
 {
 	enum { BATCH = 512 };
@@ -386,6 +417,16 @@ const struct consumer_stats *consumer__stats(struct consumer *c)
 		for (int i = 0; i < c->nr_cpus; i++)
 			sum += vals[i];
 		c->stats.drops[r] = sum;
+	}
+	if (c->capture_stacks) {
+		__u32 zero = 0;
+		__u64 sum = 0;
+
+		if (!bpf_map__lookup_elem(c->skel->maps.stack_skips, &zero, sizeof(zero), vals,
+					  sizeof(*vals) * c->nr_cpus, 0))
+			for (int i = 0; i < c->nr_cpus; i++)
+				sum += vals[i];
+		c->stats.stack_skips = sum;
 	}
 	free(vals);
 	return &c->stats;

@@ -18,10 +18,13 @@ struct consumer_opts {
 	bool follow_children; /* add processes forked by watched PIDs to the filter */
 	size_t ringbuf_bytes; /* power of two, >= page size */
 	uint32_t max_threads; /* BPF thread and wait map sizes */
+	bool capture_stacks; /* send the stack of each wait as it begins (stream --stacks) */
 };
 
 struct consumer_stats {
-	uint64_t events; /* records decoded */
+	uint64_t events; /* records decoded into the model */
+	uint64_t stacks; /* stack captures handed on (consumer__on_stacks) */
+	uint64_t stack_skips; /* stack captures BPF gave up: ring buffer busy */
 	uint64_t bad_records; /* records that failed to decode */
 	uint64_t drops[TANGLE_DROP_MAX]; /* totals read from the BPF drop counters */
 };
@@ -45,6 +48,17 @@ void consumer__unseed_wait(struct consumer *c, uint32_t tid);
 int consumer__watch_pid(struct consumer *c, uint32_t pid);
 /* Registers and kernel stack of a thread, now (BPF task iterator). 0, -ESRCH or -errno. */
 int consumer__task_regs(struct consumer *c, uint32_t tid, struct tangle_task_regs *out);
+/*
+ * Where stack captures go (TANGLE_EV_USTACK records as read: fn checks them,
+ * see decode__ustack(); it returns 0 or -EINVAL). A capture arrives just
+ * before the wait_begin of its wait. Without fn they are dropped.
+ */
+typedef int (*consumer_stack_fn)(void *ctx, const void *data, size_t len);
+void consumer__on_stacks(struct consumer *c, consumer_stack_fn fn, void *ctx);
+/* Whether waits' stacks are captured (consumer_opts.capture_stacks). */
+bool consumer__captures_stacks(const struct consumer *c);
+/* Capture the stack of one wait in every (1: all), from now on. */
+void consumer__set_stack_sampling(struct consumer *c, uint32_t every);
 /* Copy scheduler state of every tracked thread from BPF into the model. */
 int consumer__sync_threads(struct consumer *c);
 /* Refresh and return counters. */

@@ -10,6 +10,7 @@ static const size_t record_size[TANGLE_EV_TYPE_MAX] = {
 	[TANGLE_EV_EXEC] = sizeof(struct tangle_ev_task),
 	[TANGLE_EV_EXIT] = sizeof(struct tangle_ev_task),
 	[TANGLE_EV_RENAME] = sizeof(struct tangle_ev_task),
+	[TANGLE_EV_USTACK] = sizeof(struct tangle_ev_ustack),
 };
 
 static int decode_wait_begin(struct model *m, const struct tangle_ev_wait_begin *e)
@@ -75,15 +76,45 @@ static int decode_task(struct model *m, const struct tangle_ev_task *e)
 	return -EINVAL;
 }
 
+/* The header of a record of a known type, its size checked; -EINVAL otherwise. */
+static int check_hdr(const void *data, size_t len, struct tangle_ev_hdr *h)
+{
+	if (len < sizeof(*h))
+		return -EINVAL;
+	memcpy(h, data, sizeof(*h));
+	if (h->type == 0 || h->type >= TANGLE_EV_TYPE_MAX || h->size != record_size[h->type] ||
+	    len < h->size || h->tid == 0 || h->pid == 0)
+		return -EINVAL;
+	return 0;
+}
+
+bool decode__is_stack(const void *data, size_t len)
+{
+	uint16_t type;
+
+	if (len < sizeof(type))
+		return false;
+	memcpy(&type, data, sizeof(type));
+	return type == TANGLE_EV_USTACK;
+}
+
+int decode__ustack(const void *data, size_t len, struct tangle_ev_ustack *out)
+{
+	struct tangle_ev_hdr h;
+
+	if (check_hdr(data, len, &h) || h.type != TANGLE_EV_USTACK)
+		return -EINVAL;
+	memcpy(out, data, sizeof(*out));
+	if (out->stack_bytes > sizeof(out->stack) || out->sample_every == 0)
+		return -EINVAL;
+	return 0;
+}
+
 int decode__event(struct model *m, const void *data, size_t len)
 {
 	struct tangle_ev_hdr h;
 
-	if (len < sizeof(h))
-		return -EINVAL;
-	memcpy(&h, data, sizeof(h));
-	if (h.type == 0 || h.type >= TANGLE_EV_TYPE_MAX || h.size != record_size[h.type] ||
-	    len < h.size || h.tid == 0 || h.pid == 0)
+	if (check_hdr(data, len, &h))
 		return -EINVAL;
 	switch (h.type) {
 	case TANGLE_EV_WAIT_BEGIN: {
@@ -98,6 +129,8 @@ int decode__event(struct model *m, const void *data, size_t len)
 		memcpy(&e, data, sizeof(e));
 		return decode_wait_end(m, &e);
 	}
+	case TANGLE_EV_USTACK:
+		return 0; /* for the stacks, not the model: decode__ustack() */
 	default: {
 		struct tangle_ev_task e;
 

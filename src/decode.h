@@ -7,10 +7,20 @@
 #ifndef TANGLE_DECODE_H
 #define TANGLE_DECODE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "model.h"
 
-/* Apply one record to the model. Returns 0, -EINVAL for a malformed record, or -ENOMEM. */
+/*
+ * Apply one record to the model. Returns 0, -EINVAL for a malformed record, or -ENOMEM.
+ * Stack captures are not model inputs: they are checked and otherwise ignored here
+ * (the consumer hands them to the stacks, see decode__ustack()).
+ */
 int decode__event(struct model *m, const void *data, size_t len);
+
+/* The record is a stack capture (TANGLE_EV_USTACK), valid or not. */
+bool decode__is_stack(const void *data, size_t len);
+/* Check a TANGLE_EV_USTACK record and copy it to out. 0 or -EINVAL. */
+int decode__ustack(const void *data, size_t len, struct tangle_ev_ustack *out);
 
 #endif

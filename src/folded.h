@@ -13,6 +13,11 @@
 #include "unwind.h"
 
 #define FOLDED_MAX_STACKS 65536 /* beyond this, waits go to one "[other stacks]" line */
+/*
+ * Waits shorter than this are counted only with a stack captured as they
+ * began (possibly sampled); longer ones always, a lazily taken stack or not.
+ */
+#define FOLDED_SHORT_WAIT_NS 100000000ull
 
 struct folded;
 

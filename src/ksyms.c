@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ksyms.h"
+#include "unwind.h"
 
 /* A kernel has ~200k symbols; more than this is not a kallsyms file. */
 #define KSYMS_MAX (8u << 20)
@@ -242,4 +243,26 @@ const char *ksyms__name(const struct ksyms *k, uint64_t addr, uint64_t *offset)
 	if (offset)
 		*offset = addr - k->syms[lo].addr;
 	return k->names + k->syms[lo].name;
+}
+
+size_t ksyms__frames(const struct ksyms *k, const uint64_t *addrs, size_t nr, struct frame *out,
+		     size_t max)
+{
+	size_t n = nr < max ? nr : max;
+
+	for (size_t i = 0; i < n; i++) {
+		struct frame *f = &out[i];
+		uint64_t look = i && addrs[i] ? addrs[i] - 1 : addrs[i];
+		const char *name;
+
+		memset(f, 0, sizeof(*f));
+		f->addr = addrs[i];
+		name = ksyms__name(k, look, &f->offset);
+		if (name) {
+			snprintf(f->function, sizeof(f->function), "%s", name);
+			f->offset += addrs[i] - look;
+		}
+		snprintf(f->module, sizeof(f->module), "[kernel]");
+	}
+	return n;
 }

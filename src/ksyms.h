@@ -27,4 +27,16 @@ const char *ksyms__name(const struct ksyms *k, uint64_t addr, uint64_t *offset);
 /* How many symbols were kept: 0 when kallsyms hides the addresses. */
 size_t ksyms__count(const struct ksyms *k);
 
+struct frame;
+
+/*
+ * A kernel stack (innermost first) as frames of module "[kernel]", at most
+ * max; returns how many. The first address is where the thread is; the
+ * others are return addresses, named at addr - 1 (inside the call) so that a
+ * call that ends its function is not put in the next one. k may be NULL
+ * (addresses only).
+ */
+size_t ksyms__frames(const struct ksyms *k, const uint64_t *addrs, size_t nr, struct frame *out,
+		     size_t max);
+
 #endif

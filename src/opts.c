@@ -30,8 +30,10 @@ static const char usage_text[] =
 	"  -o, --output FILE        write records to FILE instead of stdout\n"
 	"  -f, --follow             also watch processes that watched PIDs fork\n"
 	"      --json               NDJSON output (the default for stream)\n"
-	"      --stacks             stream: the stack of every wait over 100 ms in its wait_end\n"
+	"      --stacks             stream: stacks of waits (taken as each begins) in wait records\n"
 	"      --folded             stream: at the end, folded stacks of wait time (flame graphs)\n"
+	"      --stack-rate N       stream: unwind about N stacks a second at most, sampling\n"
+	"                           faster waits (default 1000; 0: every wait)\n"
 	"      --no-goroutines      do not read the goroutines of Go programs (no Goroutines\n"
 	"                           view, no stuck goroutines)\n"
 	"      --stuck-after SECONDS  report stuck groups once their waits are this old\n"
@@ -68,6 +70,7 @@ enum {
 	OPT_STACKS,
 	OPT_FOLDED,
 	OPT_NO_GOROUTINES,
+	OPT_STACK_RATE,
 };
 
 static const struct option long_opts[] = {
@@ -84,6 +87,7 @@ static const struct option long_opts[] = {
 	{ "stuck-after", required_argument, NULL, OPT_STUCK_AFTER },
 	{ "stacks", no_argument, NULL, OPT_STACKS },
 	{ "folded", no_argument, NULL, OPT_FOLDED },
+	{ "stack-rate", required_argument, NULL, OPT_STACK_RATE },
 	{ "no-goroutines", no_argument, NULL, OPT_NO_GOROUTINES },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -143,6 +147,7 @@ int opts__parse(const char *cmd, int argc, char **argv, struct opts *o)
 	o->interval_s = 1;
 	o->ringbuf_bytes = 16u << 20;
 	o->max_threads = 65536;
+	o->stack_rate = OPTS_STACK_RATE_DEFAULT;
 	o->goroutines = true;
 	optind = 1;
 	bool run = !strcmp(cmd, "run");
@@ -204,6 +209,13 @@ int opts__parse(const char *cmd, int argc, char **argv, struct opts *o)
 			break;
 		case OPT_NO_GOROUTINES:
 			o->goroutines = false;
+			break;
+		case OPT_STACK_RATE:
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || *optarg == '-' || v > 10000000)
+				return bad(cmd, "stack rate (0..10000000 a second)", optarg);
+			o->stack_rate = (unsigned int)v;
 			break;
 		case OPT_STUCK_AFTER:
 			if (parse_seconds(cmd, "--stuck-after", optarg, &o->stuck_after_s))

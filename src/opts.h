@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include "filter.h"
 
+#define OPTS_STACK_RATE_DEFAULT 1000
+
 struct opts {
 	struct filter filter;
 	double duration_s; /* 0: until interrupted */
@@ -20,7 +22,8 @@ struct opts {
 	unsigned int max_threads;
 	double stuck_after_s; /* report groups whose waits are at least this old */
 	char **command; /* run: the command and its arguments (after --) */
-	bool stacks; /* stream: stacks of waits that last, in wait_end records */
+	bool stacks; /* stream: stacks of waits, captured as they begin, in wait records */
+	unsigned int stack_rate; /* stream: captured stacks unwound a second at most; 0: all */
 	bool folded; /* stream: folded stacks of wait time instead of NDJSON */
 	bool goroutines; /* read the goroutines of Go processes (unless --no-goroutines) */
 };

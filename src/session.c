@@ -189,6 +189,7 @@ int session__open(struct session *s, struct opts *o, const struct session_hooks 
 		.follow_children = o->follow_children,
 		.ringbuf_bytes = o->ringbuf_bytes,
 		.max_threads = o->max_threads,
+		.capture_stacks = o->stacks,
 	};
 	struct detect_opts dopts = { .min_wait_ns = DETECT_MIN_WAIT_NS };
 	sigset_t sigs;
@@ -217,6 +218,8 @@ int session__open(struct session *s, struct opts *o, const struct session_hooks 
 	s->stacks = stacks__new(s->consumer);
 	if (!s->stacks)
 		log_warn("stacks will not be shown: %s", strerror(errno));
+	else
+		stacks__set_rate(s->stacks, o->stack_rate);
 	if (o->goroutines)
 		open_goroutines(s, o);
 	s->boot_gone = hmap__new();
@@ -318,15 +321,27 @@ static void resolve_owners(struct session *s, uint64_t now)
 		follow_owner(s, follow[i]);
 }
 
-/* --stacks: take the stack of every wait that has lasted, a bounded number per tick. */
+/*
+ * --stacks: waits have their user stacks captured as they begin; take the
+ * stack of every wait that has lasted without one (it began before tangle,
+ * or was sampled out), and the kernel stack of every one that has lasted, a
+ * bounded number per tick.
+ */
 static void take_stacks(struct session *s, uint64_t now)
 {
 	struct thread *t;
 	size_t it = 0, budget = 32;
 
+	stacks__tick(s->stacks, now);
+
 	while (budget && (t = model__next_thread(s->model, &it))) {
-		if (t->wait.kind == WAIT_NONE || now < t->wait.since_ns + DETECT_MIN_WAIT_NS ||
-		    stacks__peek(s->stacks, t->tid, t->wait.since_ns))
+		const struct stack *st;
+
+		if (t->wait.kind == WAIT_NONE || now < t->wait.since_ns + DETECT_MIN_WAIT_NS)
+			continue;
+		/* a captured stack lacks only its kernel half */
+		st = stacks__peek(s->stacks, t->tid, t->wait.since_ns);
+		if (st && st->kernel_taken)
 			continue;
 		stacks__get(s->stacks, t->pid, t->tid, t->wait.since_ns);
 		budget--;

@@ -8,8 +8,9 @@
  * or replaced file; the vDSO from process memory) and nothing in libdwfl
  * ever ptrace-attaches. libdwfl's CFI engine runs with our thread callbacks:
  * one thread, the registers we were given, memory through process_vm_readv
- * and a per-call page cache. A stack whose CFI unwind gives nothing past the
- * first frame is walked along the rbp chain instead.
+ * and a per-call page cache, or only from a copy of the stack taken earlier
+ * (a stack window). A stack whose CFI unwind gives nothing past the first
+ * frame is walked along the rbp chain instead.
  *
  * Naming: through one session per mapped file (struct filesym), shared by
  * all processes, since a file's debug info is big (libc's decompresses to
@@ -179,6 +180,10 @@ struct unwinder {
 	unsigned int next_page;
 	bool gone; /* process_vm_readv said ESRCH */
 	bool refreshed; /* maps were re-read in this call */
+	const struct stack_window *win; /* stack memory to read instead of the thread's */
+	uint64_t sp; /* the unwind's first sp, and the highest byte read above it */
+	uint64_t deepest;
+	bool truncated; /* a read past the window was refused */
 	bool fp_only;
 };
 
@@ -399,10 +404,29 @@ static const unsigned char *get_page(struct unwinder *u, pid_t pid, uint64_t add
 	return pg->ok ? pg->data : NULL;
 }
 
+/* A word of a stack window; false outside it (remembered as a truncation above it). */
+static bool window_word(struct unwinder *u, uint64_t addr, uint64_t *val)
+{
+	const struct stack_window *w = u->win;
+
+	if (addr < w->base || addr - w->base > w->len || w->len - (addr - w->base) < 8) {
+		/* just above: the stack went on past the copy (far above: a wild pointer) */
+		if (addr >= w->base && addr - w->base < w->len + (1u << 20))
+			u->truncated = true;
+		return false;
+	}
+	memcpy(val, (const unsigned char *)w->data + (addr - w->base), 8);
+	return true;
+}
+
 static bool read_word(struct unwinder *u, pid_t pid, uint64_t addr, uint64_t *val)
 {
 	unsigned char buf[8];
 
+	if (addr >= u->sp && addr - u->sp + 8 > u->deepest)
+		u->deepest = addr - u->sp + 8;
+	if (u->win)
+		return window_word(u, addr, val);
 	for (unsigned int i = 0; i < 8;) {
 		uint64_t a = addr + i, base = a & ~(uint64_t)(PAGE - 1);
 		unsigned int in_page = (unsigned int)(PAGE - (a - base));
@@ -429,6 +453,10 @@ static void reset_call(struct unwinder *u)
 	u->walk.budget = SCOPE_BUDGET;
 	u->gone = false;
 	u->refreshed = false;
+	u->win = NULL;
+	u->sp = 0;
+	u->deepest = 0;
+	u->truncated = false;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1774,8 +1802,9 @@ void unwinder__forget(struct unwinder *u, uint32_t pid)
 	}
 }
 
-int unwinder__unwind(struct unwinder *u, uint32_t pid, uint32_t tid, const struct user_regs *regs,
-		     struct frame *frames, size_t max, size_t *n)
+/* An unwind of live memory (win NULL) or of a stack window. */
+static int unwind(struct unwinder *u, uint32_t pid, uint32_t tid, const struct user_regs *regs,
+		  const struct stack_window *win, struct frame *frames, size_t max, size_t *n)
 {
 	struct pcinfo pcs[MAX_PHYS];
 	size_t npc = 0, cap;
@@ -1792,13 +1821,16 @@ int unwinder__unwind(struct unwinder *u, uint32_t pid, uint32_t tid, const struc
 		return -EINVAL;
 	if (!max)
 		return 0;
+	reset_call(u);
 	p = proc_get(u, pid, tid, &err);
 	if (!p)
 		return err;
+	/* a window outlives its thread; live memory does not */
 	snprintf(task, sizeof(task), "task/%u", tid);
-	if (fstatat(p->dirfd, task, &st, 0))
+	if (!win && fstatat(p->dirfd, task, &st, 0))
 		return -ESRCH;
-	reset_call(u);
+	u->win = win;
+	u->sp = regs->sp;
 	cap = max < MAX_PHYS ? max : MAX_PHYS;
 	/* A pc in no module, at the start or where CFI stopped, may be a library dlopen'ed since. */
 	if (!dwfl_addrmodule(p->dwfl, regs->ip))
@@ -1835,6 +1867,37 @@ int unwinder__unwind(struct unwinder *u, uint32_t pid, uint32_t tid, const struc
 	for (size_t i = 0; i < npc && *n < max; i++)
 		*n += symbolize_one(p, pcs[i].pc, pcs[i].activation, fp, frames + *n, max - *n);
 	return 0;
+}
+
+int unwinder__unwind(struct unwinder *u, uint32_t pid, uint32_t tid, const struct user_regs *regs,
+		     struct frame *frames, size_t max, size_t *n)
+{
+	return unwind(u, pid, tid, regs, NULL, frames, max, n);
+}
+
+int unwinder__unwind_window(struct unwinder *u, uint32_t pid, uint32_t tid,
+			    const struct user_regs *regs, const struct stack_window *win,
+			    struct frame *frames, size_t max, size_t *n)
+{
+	int err;
+
+	*n = 0;
+	if (!win || (win->len && !win->data))
+		return -EINVAL;
+	err = unwind(u, pid, tid, regs, win, frames, max, n);
+	if (u)
+		u->win = NULL; /* the caller's memory */
+	return err;
+}
+
+size_t unwinder__last_depth(const struct unwinder *u)
+{
+	return u ? (size_t)u->deepest : 0;
+}
+
+bool unwinder__last_truncated(const struct unwinder *u)
+{
+	return u && u->truncated;
 }
 
 int unwinder__symbolize(struct unwinder *u, uint32_t pid, const uint64_t *addrs, size_t nr,

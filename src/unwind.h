@@ -7,6 +7,10 @@
  * every mapped file (.eh_frame, .debug_frame) through elfutils' libdwfl.
  * Never ptrace, never stop, never write to the target.
  *
+ * Or from registers and a copy of the stack taken earlier (by BPF, as a
+ * wait began): unwinder__unwind_window() reads only that copy, so a wait
+ * that is long over can still be unwound while its process lives.
+ *
  * Each frame is named with function, offset, file:line and module; code that
  * the compiler inlined becomes extra frames (inlined = true) in front of the
  * physical frame that holds it, as gdb and eu-stack show them.
@@ -91,6 +95,35 @@ void unwinder__free(struct unwinder *u);
  */
 int unwinder__unwind(struct unwinder *u, uint32_t pid, uint32_t tid, const struct user_regs *regs,
 		     struct frame *frames, size_t max, size_t *n);
+
+/*
+ * Stack memory copied earlier (when a wait began, by BPF): the unwind reads
+ * the stack from here and not from the live thread, whose stack has moved on
+ * since. base is the sp the copy starts at.
+ */
+struct stack_window {
+	uint64_t base;
+	const void *data;
+	size_t len;
+};
+
+/*
+ * unwinder__unwind() from registers and stack memory captured earlier: reads
+ * inside the window are served from it and every other read fails, so the
+ * unwind stops where the window ends. The thread need not exist any more;
+ * its process must (its maps name the code). Same returns.
+ */
+int unwinder__unwind_window(struct unwinder *u, uint32_t pid, uint32_t tid,
+			    const struct user_regs *regs, const struct stack_window *win,
+			    struct frame *frames, size_t max, size_t *n);
+
+/*
+ * Of the last unwind: how many bytes above sp it read (the stack depth that
+ * a window must hold for that unwind), and whether it stopped because it
+ * wanted to read past its window.
+ */
+size_t unwinder__last_depth(const struct unwinder *u);
+bool unwinder__last_truncated(const struct unwinder *u);
 
 /*
  * Name addresses of pid, e.g. a stack from a BPF stack map: all are return

@@ -50,6 +50,23 @@ static void wait_fields(struct json_writer *w, const struct wait *wt)
 	json__kv_hex(w, "addr", wt->addr);
 }
 
+/*
+ * --stacks on wait records: the user stack and how it was sampled; on
+ * wait_end also the kernel stack, read from waits that lasted.
+ */
+static void wait_stack_fields(struct json_writer *w, const struct stack *st, bool kernel)
+{
+	view_json__frames(w, "stack", st ? st->user : NULL, st ? st->nr_user : 0);
+	if (kernel)
+		view_json__frames(w, "kernel_stack", st ? st->kernel : NULL,
+				  st ? st->nr_kernel : 0);
+	if (st && st->sample_every)
+		json__kv_uint(w, "stack_sample_every", st->sample_every);
+	else
+		json__kv_null(w, "stack_sample_every");
+	json__kv_bool(w, "stack_truncated", st && st->truncated);
+}
+
 static void on_thread_new(struct json_writer *w, const struct model_event *ev)
 {
 	const struct thread *t = ev->thread;
@@ -114,6 +131,8 @@ void view_json__change(struct json_writer *w, const struct model_event *ev, bool
 		json__kv_bool(w, "preblocked", ev->wait->preblocked);
 		if (ev->wait->sys == TANGLE_SYS_FUTEX_WAITV)
 			json__kv_uint(w, "nr_futexes", ev->wait->nr_futexes);
+		if (with_stacks)
+			wait_stack_fields(w, st, false);
 		break;
 	case MC_WAIT_END:
 		wait_fields(w, ev->wait);
@@ -125,7 +144,7 @@ void view_json__change(struct json_writer *w, const struct model_event *ev, bool
 		else
 			json__kv_int(w, "errno", -ev->ret);
 		if (with_stacks)
-			view_json__frames(w, "stack", st ? st->user : NULL, st ? st->nr_user : 0);
+			wait_stack_fields(w, st, true);
 		break;
 	case MC_PROCESS_EXIT:
 		break;

@@ -30,8 +30,8 @@ struct stream_meta {
 /* A model listener; ctx is the struct json_writer. Write errors are kept by the writer's FILE. */
 void view_json__on_change(const struct model_event *ev, void *ctx);
 /*
- * The same, for --stacks: wait_end records carry "stack" (the wait's stack if
- * one was taken while it lasted, else an empty array).
+ * The same, for --stacks: wait_begin and wait_end records carry "stack",
+ * "stack_sample_every" and "stack_truncated"; wait_end also "kernel_stack".
  */
 void view_json__change(struct json_writer *w, const struct model_event *ev, bool with_stacks,
 		       const struct stack *st);

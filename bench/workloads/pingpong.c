@@ -4,6 +4,9 @@
  * variables for SECONDS: every hand-off is a futex wait and a futex wake, so
  * round trips per second measure what tracing adds to each blocking futex
  * call, free of the contention dynamics that a lock-hammering loop has.
+ * With PAUSE_US, ping sleeps that long (without the lock) before each
+ * hand-off while pong waits: a wait rate low enough that nothing saturates,
+ * to measure what one wait costs rather than what a flood of them does.
  * Prints {"round_trips": N, "round_trips_per_s": X}.
  */
 #define _GNU_SOURCE
@@ -19,6 +22,7 @@ static pthread_cond_t turn_changed = PTHREAD_COND_INITIALIZER;
 static int turn; /* 0: ping's turn, 1: pong's */
 static atomic_bool stop;
 static unsigned long trips;
+static struct timespec pause_ts;
 
 static void play(int me)
 {
@@ -42,13 +46,15 @@ static void *pong(void *arg)
 int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? atof(argv[1]) : 2;
+	long pause_us = argc > 2 ? atol(argv[2]) : 0;
 	struct timespec t0, t1;
 	pthread_t t;
 
-	if (seconds <= 0) {
-		fprintf(stderr, "usage: pingpong [SECONDS]\n");
+	if (seconds <= 0 || pause_us < 0 || pause_us >= 1000000) {
+		fprintf(stderr, "usage: pingpong [SECONDS] [PAUSE_US]\n");
 		return 2;
 	}
+	pause_ts.tv_nsec = pause_us * 1000;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pthread_create(&t, NULL, pong, NULL);
 	{
@@ -62,6 +68,11 @@ int main(int argc, char **argv)
 				atomic_store(&stop, true);
 				pthread_cond_broadcast(&turn_changed);
 				break;
+			}
+			if (pause_ts.tv_nsec) { /* pong waits meanwhile */
+				pthread_mutex_unlock(&lock);
+				nanosleep(&pause_ts, NULL);
+				pthread_mutex_lock(&lock);
 			}
 			turn = 1;
 			pthread_cond_signal(&turn_changed);

@@ -102,3 +102,14 @@ def test_growing_leak(gofx):
     assert leaked <= {m["goid"] for m in g["members"]}, \
         f"the leaked goroutines the fixture knows of are not all members: {describe(growing)}"
     assert any(f["function"] == "main.work.func1" for f in g["members"][0]["stack"]), g
+
+
+def test_stream_records(gofx):
+    """stream writes the same goroutine groups, valid against the schema."""
+    fx = gofx("nil_chan")
+    rc, out, err = run_tangle(["stream", "--json", "-p", fx.pid, "-d", 4], timeout=64)
+    recs = parse_output(out)
+    groups = [r for r in recs if r["type"] == "stuck_group" and r.get("of") == "goroutines"]
+    assert rc == 0 and member_goids(groups, ("leaked",)) == set(fx.truth["stuck_goids"]), \
+        f"exit {rc}\n{describe(groups)}\n{err}"
+    assert all(g["go_version"].startswith("go1.") and g["pids"] == [fx.pid] for g in groups)

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "decode.h"
 #include "model.h"
@@ -498,6 +499,59 @@ TEST(rejects_malformed)
 	ASSERT_OK(decode__event(m, &b, sizeof(b)), "begin ok");
 	ASSERT_OK(decode__event(m, &e, sizeof(e)), "end ok");
 	ASSERT_EQ(r.n, 3, "three events");
+	model__free(m);
+}
+
+/*
+ * A stack capture is checked and copied for the stacks, and is no model
+ * input: decode__event accepts it without touching the model.
+ */
+TEST(stack_capture_record)
+{
+	struct recorder r;
+	struct model *m = setup(&r);
+	struct tangle_ev_ustack *u = calloc(1, sizeof(*u)), *out = calloc(1, sizeof(*out));
+	struct tangle_ev_wait_begin b = begin_ev(1000, 100, 100, 0x1000, "app");
+
+	if (!m || !ASSERT_TRUE(u && out, "alloc"))
+		goto out;
+	hdr_init(&u->hdr, TANGLE_EV_USTACK, sizeof(*u), 1000, 100, 101);
+	u->ip = 0x401000;
+	u->sp = 0x7ffc0000;
+	u->r15 = 15;
+	u->sample_every = 4;
+	u->stack_bytes = TANGLE_USTACK_BYTES;
+	u->stack[0] = 0xab;
+	u->stack[TANGLE_USTACK_BYTES - 1] = 0xcd;
+
+	ASSERT_TRUE(decode__is_stack(u, sizeof(*u)), "is a stack");
+	ASSERT_FALSE(decode__is_stack(&b, sizeof(b)), "wait_begin is not");
+	ASSERT_FALSE(decode__is_stack(u, 1), "too short to say");
+	if (!ASSERT_OK(decode__ustack(u, sizeof(*u), out), "decode"))
+		goto out;
+	ASSERT_TRUE(!memcmp(u, out, sizeof(*u)), "copied whole");
+	ASSERT_OK(decode__event(m, u, sizeof(*u)), "valid record for decode__event");
+	ASSERT_EQ(r.n, 0, "but no model input");
+	ASSERT_EQ(model__nr_threads(m), 0, "no thread made");
+
+	ASSERT_EQ(decode__ustack(&b, sizeof(b), out), -EINVAL, "a wait_begin");
+	ASSERT_EQ(decode__ustack(u, sizeof(*u) - 1, out), -EINVAL, "short buffer");
+	u->stack_bytes = TANGLE_USTACK_BYTES + 1;
+	ASSERT_EQ(decode__ustack(u, sizeof(*u), out), -EINVAL, "stack_bytes past the copy");
+	u->stack_bytes = 0;
+	ASSERT_OK(decode__ustack(u, sizeof(*u), out), "nothing copied is fine");
+	u->sample_every = 0;
+	ASSERT_EQ(decode__ustack(u, sizeof(*u), out), -EINVAL, "sample_every 0");
+	u->sample_every = 1;
+	u->hdr.size = sizeof(*u) - 8;
+	ASSERT_EQ(decode__ustack(u, sizeof(*u), out), -EINVAL, "size");
+	ASSERT_EQ(decode__event(m, u, sizeof(*u)), -EINVAL, "size, decode__event");
+	u->hdr.size = sizeof(*u);
+	u->hdr.tid = 0;
+	ASSERT_EQ(decode__ustack(u, sizeof(*u), out), -EINVAL, "tid 0");
+out:
+	free(u);
+	free(out);
 	model__free(m);
 }
 

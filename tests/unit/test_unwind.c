@@ -2,8 +2,9 @@
 /*
  * The unwinder on the test's own process (no root needed): symbols, lines
  * and inlined calls of functions compiled here, an unwind of this very thread
- * from registers captured in inline asm, the rbp-chain fallback on a frame
- * chain laid out by hand, and kallsyms parsing from a file.
+ * from registers captured in inline asm (live, and from a copy of its stack
+ * taken earlier), the rbp-chain fallback on a frame chain laid out by hand,
+ * and kallsyms parsing from a file, kernel stacks named at return addresses.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include "ksyms.h"
 #include "unwind.h"
@@ -589,6 +591,152 @@ out:
 }
 
 /* ------------------------------------------------------------------------ */
+/* Unwinding a copy of the stack, after the stack itself has moved on */
+
+#define WINDOW_MAX (64u << 10)
+
+static int wcapture_line, wlevel2_line, wlevel1_line, wtest_line;
+
+/* Bytes of this thread's stack mapping above addr (at most max). */
+static size_t stack_room(uint64_t addr, size_t max)
+{
+	unsigned long long lo, hi;
+	char line[512];
+	size_t room = 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llx-%llx", &lo, &hi) == 2 && addr >= lo && addr < hi)
+			room = hi - addr < max ? hi - addr : max;
+	fclose(f);
+	return room;
+}
+
+/*
+ * Registers here, and a copy of the stack from sp up, as BPF takes them at a
+ * wait: by the kernel (process_vm_readv on ourselves), which also keeps ASan
+ * from seeing a read across the redzones of frames.
+ */
+static NOIPA size_t capture_window(struct user_regs *r, unsigned char *copy)
+{
+	struct iovec local = { .iov_base = copy }, remote;
+	ssize_t got;
+
+	CAPTURE_REGS(r, wcapture_line);
+	r->valid =
+		UREG_IP | UREG_SP | UREG_BP | UREG_BX | UREG_R12 | UREG_R13 | UREG_R14 | UREG_R15;
+	local.iov_len = stack_room(r->sp, WINDOW_MAX);
+	remote.iov_base = (void *)(uintptr_t)r->sp;
+	remote.iov_len = local.iov_len;
+	got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	return got > 0 ? (size_t)got : 0;
+}
+
+static NOIPA size_t wlevel2(struct user_regs *r, unsigned char *copy)
+{
+	size_t len = (wlevel2_line = __LINE__, capture_window(r, copy));
+
+	sink++;
+	return len;
+}
+
+static NOIPA size_t wlevel1(struct user_regs *r, unsigned char *copy)
+{
+	size_t len = (wlevel1_line = __LINE__, wlevel2(r, copy));
+
+	sink++;
+	return len;
+}
+
+/* Overwrites the stack below the caller, where the captured frames were. */
+static NOIPA void clobber_stack(void)
+{
+	volatile unsigned char junk[16384];
+
+	memset((void *)junk, 0x5a, sizeof(junk));
+	sink += junk[100];
+}
+
+TEST(unwind_window)
+{
+	struct unwinder *u = unwinder__new("/proc");
+	unsigned char *copy = malloc(WINDOW_MAX);
+	const char *order[] = { "capture_window", "wlevel2", "wlevel1", "test_unwind_window" };
+	struct frame f[UNWIND_MAX_FRAMES];
+	struct stack_window win;
+	struct user_regs r = { 0 };
+	int lines[4], at = 0;
+	size_t len, n = 0;
+
+	if (!ASSERT_TRUE(u && copy, "unwinder__new"))
+		goto out;
+	len = (wtest_line = __LINE__, wlevel1(&r, copy));
+	sink++;
+	lines[0] = wcapture_line;
+	lines[1] = wlevel2_line;
+	lines[2] = wlevel1_line;
+	lines[3] = wtest_line;
+	if (!ASSERT_TRUE(len > 256, "stack copied"))
+		goto out;
+	/* the frames are gone: only the copy can give them back */
+	clobber_stack();
+	win = (struct stack_window){ .base = r.sp, .data = copy, .len = len };
+	if (!ASSERT_OK(unwinder__unwind_window(u, (uint32_t)getpid(), (uint32_t)gettid(), &r, &win,
+					       f, UNWIND_MAX_FRAMES, &n),
+		       "unwind the window"))
+		goto out;
+	dump(f, n);
+	for (int i = 0; i < 4; i++) {
+		int j = find_frame(f, n, (size_t)at, order[i]);
+
+		if (!ASSERT_TRUE(j >= at, order[i]))
+			break;
+		ASSERT_EQ(f[j].line, lines[i], order[i]);
+		ASSERT_FALSE(f[j].fp_walked, "CFI, not frame pointers");
+		at = j + 1;
+	}
+	ASSERT_TRUE(find_frame(f, n, (size_t)at, "main") > 0, "main below the test");
+	ASSERT_FALSE(unwinder__last_truncated(u), "the whole stack was there");
+	ASSERT_TRUE(unwinder__last_depth(u) > 0 && unwinder__last_depth(u) <= len, "depth");
+
+	/* A window that ends early: the inner frames only, and it says so. */
+	win.len = 8;
+	ASSERT_OK(unwinder__unwind_window(u, (uint32_t)getpid(), (uint32_t)gettid(), &r, &win, f,
+					  UNWIND_MAX_FRAMES, &n),
+		  "short window");
+	ASSERT_TRUE(n >= 1 && n < 4, "cut short");
+	ASSERT_STREQ(f[0].function, "capture_window", "first frame still right");
+	ASSERT_TRUE(unwinder__last_truncated(u), "truncated");
+	/* No copy at all: the pc. */
+	win.len = 0;
+	win.data = NULL;
+	ASSERT_OK(unwinder__unwind_window(u, (uint32_t)getpid(), (uint32_t)gettid(), &r, &win, f,
+					  UNWIND_MAX_FRAMES, &n),
+		  "empty window");
+	ASSERT_TRUE(n >= 1, "the pc");
+	ASSERT_STREQ(f[0].function, "capture_window", "pc");
+	/* A window outlives its thread: a tid that does not exist is no error. */
+	win.len = len;
+	win.data = copy;
+	ASSERT_OK(unwinder__unwind_window(u, (uint32_t)getpid(), 0x7ffffffe, &r, &win, f,
+					  UNWIND_MAX_FRAMES, &n),
+		  "thread gone");
+	ASSERT_TRUE(find_frame(f, n, 0, "wlevel1") > 0, "still unwound");
+	ASSERT_EQ(unwinder__unwind_window(u, (uint32_t)getpid(), (uint32_t)gettid(), &r, NULL, f,
+					  UNWIND_MAX_FRAMES, &n),
+		  -EINVAL, "no window");
+	win.data = NULL;
+	ASSERT_EQ(unwinder__unwind_window(u, (uint32_t)getpid(), (uint32_t)gettid(), &r, &win, f,
+					  UNWIND_MAX_FRAMES, &n),
+		  -EINVAL, "len without data");
+out:
+	free(copy);
+	unwinder__free(u);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Kernel symbols */
 
 static char *write_tmp(const char *text)
@@ -666,6 +814,50 @@ TEST(ksyms_hidden)
 	errno = 0;
 	ASSERT_TRUE(ksyms__load_file("/nonexistent/kallsyms") == NULL, "missing file");
 	ASSERT_EQ(errno, ENOENT, "errno");
+}
+
+/*
+ * Kernel stacks: every frame but the innermost is a return address, named
+ * at addr - 1. A call that ends its function returns to the first byte of
+ * the next one, which must not take the name.
+ */
+TEST(ksyms_frames_return_addresses)
+{
+	char *path = write_tmp("ffffffff81001000 T caller_fn\n"
+			       "ffffffff81001040 T next_fn\n"
+			       "ffffffff81002000 T schedule\n");
+	const uint64_t stack[] = { 0xffffffff81002010ull, 0xffffffff81001040ull,
+				   0xffffffff81001040ull, 0x10 };
+	struct frame f[4];
+	struct ksyms *k;
+
+	if (!ASSERT_TRUE(path, "tmp file"))
+		return;
+	k = ksyms__load_file(path);
+	unlink(path);
+	if (!ASSERT_TRUE(k, "load"))
+		return;
+	memset(f, 0xff, sizeof(f));
+	ASSERT_EQ(ksyms__frames(k, stack, 4, f, 3), 3, "bounded by max");
+	ASSERT_STREQ(f[0].function, "schedule", "innermost at its address");
+	ASSERT_EQ(f[0].offset, 0x10, "innermost offset");
+	ASSERT_STREQ(f[1].function, "caller_fn", "return address at the end of caller_fn");
+	ASSERT_EQ(f[1].offset, 0x40, "offset from caller_fn");
+	ASSERT_EQ(f[1].addr, 0xffffffff81001040ull, "addr as given");
+	ASSERT_STREQ(f[1].module, "[kernel]", "module");
+	ASSERT_FALSE(f[1].inlined, "not inlined");
+	ASSERT_STREQ(f[2].function, "caller_fn", "same again");
+	ASSERT_EQ(ksyms__frames(k, stack, 4, f, 4), 4, "all");
+	ASSERT_STREQ(f[3].function, "", "below every symbol: no name");
+	ASSERT_EQ(f[3].addr, 0x10, "but its address");
+	/* The innermost frame is where the thread is: at its address. */
+	ASSERT_EQ(ksyms__frames(k, &stack[1], 1, f, 4), 1, "one");
+	ASSERT_STREQ(f[0].function, "next_fn", "a pc at a function's start is that function");
+	ksyms__free(k);
+	/* Without symbols: addresses only. */
+	ASSERT_EQ(ksyms__frames(NULL, stack, 2, f, 4), 2, "NULL ksyms");
+	ASSERT_STREQ(f[1].function, "", "no name");
+	ASSERT_EQ(f[1].addr, 0xffffffff81001040ull, "addr");
 }
 
 TEST(ksyms_proc)

@@ -48,7 +48,7 @@ CORE_SRCS += src/tui/snapshot.c src/tui/snapshot_go.c src/tui/table.c src/unwind
 	src/folded.c
 # Go programs: binaries (gobin), runtime layouts, goroutines read from memory, their views
 CORE_SRCS += src/gobin.c src/golayout.c src/goproc.c src/vmread.c src/view_go.c src/x86insn.c \
-	src/gotrack.c src/godetect.c src/gosite.c
+	src/gotrack.c src/godetect.c src/gosite.c src/radix.c
 # Only src/tui/top.c includes curses.
 APP_SRCS := $(CORE_SRCS) src/consumer.c src/loop.c src/opts.c src/session.c src/cmd_stream.c \
 	src/cmd_check.c src/cmd_run.c src/cmd_goroutines.c src/stacks.c src/tui/top.c src/main.c

@@ -27,6 +27,7 @@
 #include "goproc.h"
 #include "hmap.h"
 #include "log.h"
+#include "radix.h"
 #include "vmread.h"
 
 #define MAX_ALLGS (16u << 20) /* 16M goroutines: beyond this it is not a sane allgs */
@@ -94,9 +95,10 @@ struct lists {
 };
 
 struct goid_key {
-	uint64_t goid;
+	uint64_t goid; /* the sort key: first (radix.h) */
 	uint64_t i;
 };
+_Static_assert(sizeof(struct goid_key) == RADIX_REC_SIZE, "radix__sort16 records");
 
 #define SYS_MEMO 64
 
@@ -1702,43 +1704,15 @@ static uint32_t *take_moved(struct goproc *p, size_t n, size_t *na)
 	return again;
 }
 
-/* Sort keys[0][0..n) by goid: LSD radix sort on the bytes that differ. */
+/* Sort keys[0][0..n) by goid (radix.h); the sorted array ends up in keys[0]. */
 static void sort_goids(struct goproc *p, size_t n)
 {
-	struct goid_key *a = p->keys[0], *b = p->keys[1];
-	uint64_t lo = UINT64_MAX, hi = 0, diff;
-	size_t count[256];
-	bool sorted = true;
+	struct goid_key *sorted = radix__sort16(p->keys[0], p->keys[1], n);
 
-	for (size_t i = 0; i < n; i++) {
-		sorted &= !i || a[i - 1].goid <= a[i].goid;
-		lo = a[i].goid < lo ? a[i].goid : lo;
-		hi = a[i].goid > hi ? a[i].goid : hi;
+	if (sorted != p->keys[0]) {
+		p->keys[1] = p->keys[0];
+		p->keys[0] = sorted;
 	}
-	if (sorted)
-		return;
-	diff = lo ^ hi;
-	for (unsigned shift = 0; shift < 64 && diff >> shift; shift += 8) {
-		size_t sum = 0;
-
-		memset(count, 0, sizeof(count));
-		for (size_t i = 0; i < n; i++)
-			count[(a[i].goid >> shift) & 0xff]++;
-		for (unsigned d = 0; d < 256; d++) {
-			size_t c = count[d];
-
-			count[d] = sum;
-			sum += c;
-		}
-		for (size_t i = 0; i < n; i++)
-			b[count[(a[i].goid >> shift) & 0xff]++] = a[i];
-		struct goid_key *t = a;
-
-		a = b;
-		b = t;
-	}
-	p->keys[0] = a;
-	p->keys[1] = b;
 }
 
 /*

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include "radix.h"
 #include "vmread.h"
 
 #define BATCH 1024 /* IOV_MAX */
@@ -74,9 +75,10 @@ int vmread__one(uint32_t pid, uint64_t addr, void *buf, size_t len)
 #define WINDOW (256u << 10) /* bytes of bounce buffer per system call */
 
 struct rec {
-	uint64_t addr;
+	uint64_t addr; /* the sort key: first (radix.h) */
 	uint32_t len, i;
 };
+_Static_assert(sizeof(struct rec) == RADIX_REC_SIZE, "radix__sort16 records");
 
 struct run {
 	uint64_t addr;
@@ -117,48 +119,15 @@ void vmgather__free(struct vmgather *g)
 	free(g);
 }
 
-/*
- * Sort by address: LSD radix sort on the bytes that differ at all (user
- * addresses share their top bytes, so 100k records take 3 or 4 passes), after
- * a check that they are not sorted already.
- */
+/* Sort by address (radix.h: user addresses share their top bytes, so few passes). */
 static void sort_recs(struct vmgather *g, size_t n)
 {
-	struct rec *a = g->recs, *b = g->tmp;
-	uint64_t lo = UINT64_MAX, hi = 0, diff;
-	size_t i, count[256];
-	bool sorted = true;
+	struct rec *sorted = radix__sort16(g->recs, g->tmp, n);
 
-	for (i = 0; i < n; i++) {
-		if (i && a[i].addr < a[i - 1].addr)
-			sorted = false;
-		lo = a[i].addr < lo ? a[i].addr : lo;
-		hi = a[i].addr > hi ? a[i].addr : hi;
+	if (sorted != g->recs) {
+		g->tmp = g->recs;
+		g->recs = sorted;
 	}
-	if (sorted)
-		return;
-	diff = lo ^ hi;
-	for (unsigned shift = 0; shift < 64 && diff >> shift; shift += 8) {
-		size_t sum = 0;
-
-		memset(count, 0, sizeof(count));
-		for (i = 0; i < n; i++)
-			count[(a[i].addr >> shift) & 0xff]++;
-		for (unsigned d = 0; d < 256; d++) {
-			size_t c = count[d];
-
-			count[d] = sum;
-			sum += c;
-		}
-		for (i = 0; i < n; i++)
-			b[count[(a[i].addr >> shift) & 0xff]++] = a[i];
-		struct rec *t = a;
-
-		a = b;
-		b = t;
-	}
-	g->recs = a;
-	g->tmp = b;
 }
 
 /*

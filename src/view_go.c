@@ -253,20 +253,6 @@ void view_go__stuck_text(FILE *out, const struct go_group *g, const struct go_pr
 
 /* ---- JSON ---- */
 
-static void begin(struct json_writer *w, const char *type, uint64_t ts)
-{
-	json__begin_object(w);
-	json__kv_str(w, "type", type);
-	json__kv_int(w, "v", JSON_SCHEMA_VERSION);
-	json__kv_uint(w, "ts_ns", ts);
-}
-
-static int end(struct json_writer *w)
-{
-	json__end_object(w);
-	return json__end_record(w);
-}
-
 /* The offsets used, named as in the runtime's sources: for checking them against DWARF. */
 static void layout_json(struct json_writer *w, const struct go_layout *l)
 {
@@ -314,7 +300,7 @@ int view_go__process_json(struct json_writer *w, struct goproc *p, const struct 
 {
 	const struct go_layout *l = goproc__layout(p);
 
-	begin(w, "go_process", s->ts_ns);
+	view_json__begin(w, "go_process", s->ts_ns);
 	json__kv_uint(w, "pid", goproc__pid(p));
 	json__kv_str(w, "comm", comm);
 	json__kv_str(w, "exe", goproc__exe(p));
@@ -328,7 +314,7 @@ int view_go__process_json(struct json_writer *w, struct goproc *p, const struct 
 	json__kv_uint(w, "retried", s->nr_retried);
 	json__kv_uint(w, "snapshot_ns", s->cost_ns);
 	layout_json(w, l);
-	return end(w);
+	return view_json__end(w);
 }
 
 static void one_frame(struct json_writer *w, struct goproc *p, const char *key, uint64_t pc,
@@ -443,12 +429,12 @@ static void goroutine_fields(struct json_writer *w, struct goproc *p, const stru
 int view_go__goroutine_json(struct json_writer *w, struct goproc *p, const struct goroutine *g,
 			    uint64_t ts_ns, uint64_t first_seen_ns)
 {
-	begin(w, "goroutine", ts_ns);
+	view_json__begin(w, "goroutine", ts_ns);
 	goroutine_fields(w, p, g, ts_ns);
 	if (first_seen_ns)
 		json__kv_uint(w, "seen_ns", ts_ns - first_seen_ns);
 	stack_json(w, p, g);
-	return end(w);
+	return view_json__end(w);
 }
 
 int view_go__stuck_json(struct json_writer *w, const struct go_group *g,
@@ -457,7 +443,7 @@ int view_go__stuck_json(struct json_writer *w, const struct go_group *g,
 	uint64_t ts = g->resolved_ns ? g->resolved_ns : gp ? gp->snap.ts_ns : g->detected_ns;
 	bool details = !g->resolved_ns && gp && gp->proc;
 
-	begin(w, g->resolved_ns ? "stuck_group_resolved" : "stuck_group", ts);
+	view_json__begin(w, g->resolved_ns ? "stuck_group_resolved" : "stuck_group", ts);
 	json__kv_uint(w, "group_id", g->id);
 	json__kv_str(w, "kind", go_group_kind_name(g->kind));
 	json__kv_str(w, "of", "goroutines");
@@ -495,7 +481,7 @@ int view_go__stuck_json(struct json_writer *w, const struct go_group *g,
 		json__end_object(w);
 	}
 	json__end_array(w);
-	return end(w);
+	return view_json__end(w);
 }
 
 int view_go__group_json(struct json_writer *w, struct goproc *p,
@@ -510,7 +496,7 @@ int view_go__group_json(struct json_writer *w, struct goproc *p,
 		if (s > 0 && (uint64_t)s <= ts_ns && ts_ns - (uint64_t)s > longest)
 			longest = ts_ns - (uint64_t)s;
 	}
-	begin(w, "goroutine_group", ts_ns);
+	view_json__begin(w, "goroutine_group", ts_ns);
 	json__kv_uint(w, "pid", goproc__pid(p));
 	json__kv_uint(w, "count", n);
 	json__kv_str(w, "status", golayout__status_name(g->status));
@@ -526,5 +512,5 @@ int view_go__group_json(struct json_writer *w, struct goproc *p,
 	json__end_array(w);
 	one_frame(w, p, "created_by", g->goid == 1 ? 0 : g->gopc, true);
 	stack_json(w, p, g);
-	return end(w);
+	return view_json__end(w);
 }

@@ -7,7 +7,7 @@
 #include "symbols.h"
 #include "view_json.h"
 
-static void begin(struct json_writer *w, const char *type, uint64_t ts)
+void view_json__begin(struct json_writer *w, const char *type, uint64_t ts)
 {
 	json__begin_object(w);
 	json__kv_str(w, "type", type);
@@ -15,7 +15,7 @@ static void begin(struct json_writer *w, const char *type, uint64_t ts)
 	json__kv_uint(w, "ts_ns", ts);
 }
 
-static int end(struct json_writer *w)
+int view_json__end(struct json_writer *w)
 {
 	json__end_object(w);
 	return json__end_record(w);
@@ -108,7 +108,7 @@ void view_json__change(struct json_writer *w, const struct model_event *ev, bool
 		process_futex_stats(w, ev->ts_ns, ev->process);
 		return;
 	}
-	begin(w, types[ev->kind], ev->ts_ns);
+	view_json__begin(w, types[ev->kind], ev->ts_ns);
 	thread_ids(w, ev->thread);
 	switch (ev->kind) {
 	case MC_THREAD_NEW:
@@ -149,14 +149,14 @@ void view_json__change(struct json_writer *w, const struct model_event *ev, bool
 	case MC_PROCESS_EXIT:
 		break;
 	}
-	end(w);
+	view_json__end(w);
 }
 
 int view_json__meta(struct json_writer *w, const struct stream_meta *meta)
 {
 	const struct filter *f = meta->filter;
 
-	begin(w, "meta", meta->ts_ns);
+	view_json__begin(w, "meta", meta->ts_ns);
 	json__kv_str(w, "tool", "tangle");
 	json__kv_str(w, "version", TANGLE_VERSION);
 	json__kv_int(w, "abi_version", TANGLE_ABI_VERSION);
@@ -181,28 +181,28 @@ int view_json__meta(struct json_writer *w, const struct stream_meta *meta)
 	else
 		json__kv_null(w, "comm");
 	json__end_object(w);
-	return end(w);
+	return view_json__end(w);
 }
 
 int view_json__lost(struct json_writer *w, uint64_t ts, uint64_t count, const char *reason,
 		    uint64_t total)
 {
-	begin(w, "lost_events", ts);
+	view_json__begin(w, "lost_events", ts);
 	json__kv_uint(w, "count", count);
 	json__kv_str(w, "reason", reason);
 	json__kv_uint(w, "total", total);
-	return end(w);
+	return view_json__end(w);
 }
 
 int view_json__error(struct json_writer *w, uint64_t ts, const char *msg, int err)
 {
-	begin(w, "error", ts);
+	view_json__begin(w, "error", ts);
 	json__kv_str(w, "message", msg);
 	if (err)
 		json__kv_int(w, "errno", err);
 	else
 		json__kv_null(w, "errno");
-	return end(w);
+	return view_json__end(w);
 }
 
 static int process_futex_stats(struct json_writer *w, uint64_t ts, const struct process *p)
@@ -214,7 +214,7 @@ static int process_futex_stats(struct json_writer *w, uint64_t ts, const struct 
 	while (!err && (f = process__next_futex(p, &fit))) {
 		if (!f->waits)
 			continue;
-		begin(w, "futex_stats", ts);
+		view_json__begin(w, "futex_stats", ts);
 		json__kv_uint(w, "pid", p->pid);
 		json__kv_strn(w, "comm", p->comm, strnlen(p->comm, TANGLE_COMM_LEN));
 		json__kv_hex(w, "addr", f->addr);
@@ -222,7 +222,7 @@ static int process_futex_stats(struct json_writer *w, uint64_t ts, const struct 
 		json__kv_uint(w, "total_wait_ns", f->total_ns);
 		json__kv_uint(w, "max_wait_ns", f->max_ns);
 		json__kv_uint(w, "waiting", f->waiting);
-		err = end(w);
+		err = view_json__end(w);
 	}
 	return err;
 }
@@ -243,7 +243,7 @@ int view_json__long_wait(struct json_writer *w, uint64_t ts, const struct thread
 {
 	const struct lock_owner *o = thread__owner(t);
 
-	begin(w, "long_wait", ts);
+	view_json__begin(w, "long_wait", ts);
 	thread_ids(w, t);
 	json__kv_uint(w, "blocked_ns", age_ns);
 	json__kv_bool(w, "preblocked", t->wait.preblocked);
@@ -254,17 +254,17 @@ int view_json__long_wait(struct json_writer *w, uint64_t ts, const struct thread
 	else
 		json__kv_null(w, "owner_tid");
 	json__kv_bool(w, "has_timeout", t->wait.has_timeout);
-	return end(w);
+	return view_json__end(w);
 }
 
 int view_json__summary(struct json_writer *w, uint64_t ts, uint64_t events, uint64_t lost,
 		       uint64_t duration_ns)
 {
-	begin(w, "summary", ts);
+	view_json__begin(w, "summary", ts);
 	json__kv_uint(w, "events", events);
 	json__kv_uint(w, "lost", lost);
 	json__kv_uint(w, "duration_ns", duration_ns);
-	return end(w);
+	return view_json__end(w);
 }
 
 static void waits_on(struct json_writer *w, const struct stuck_member *mb,
@@ -318,8 +318,8 @@ int view_json__stuck_group(struct json_writer *w, const struct stuck_group *g,
 	uint32_t pids[64];
 	size_t npids = 0;
 
-	begin(w, g->resolved_ns ? "stuck_group_resolved" : "stuck_group",
-	      g->resolved_ns ? g->resolved_ns : g->detected_ns);
+	view_json__begin(w, g->resolved_ns ? "stuck_group_resolved" : "stuck_group",
+			 g->resolved_ns ? g->resolved_ns : g->detected_ns);
 	json__kv_uint(w, "group_id", g->id);
 	json__kv_str(w, "kind", group_kind_name(g->kind));
 	json__kv_uint(w, "revision", g->revision);
@@ -371,5 +371,5 @@ int view_json__stuck_group(struct json_writer *w, const struct stuck_group *g,
 	json__end_array(w);
 	if (g->kind == GROUP_ABANDONED)
 		json__kv_uint(w, "exited_owner_tid", g->dead_owner_tid);
-	return end(w);
+	return view_json__end(w);
 }

@@ -36,6 +36,10 @@ void view_json__on_change(const struct model_event *ev, void *ctx);
 void view_json__change(struct json_writer *w, const struct model_event *ev, bool with_stacks,
 		       const struct stack *st);
 
+/* A record's start ({"type":TYPE,"v":...,"ts_ns":TS) and end (the line's end; 0 or -errno). */
+void view_json__begin(struct json_writer *w, const char *type, uint64_t ts);
+int view_json__end(struct json_writer *w);
+
 int view_json__meta(struct json_writer *w, const struct stream_meta *meta);
 /* key: an array of frame objects (docs/SCHEMA.md, Frames), innermost first. */
 void view_json__frames(struct json_writer *w, const char *key, const struct frame *f, size_t n);

@@ -10,7 +10,9 @@ import os
 
 import pytest
 
+from go_helpers import GoFixture, require_go_fixture
 from tangle_helpers import FixtureProc, TangleStream
+from tui_helpers import Top, kill_server, require_tmux
 
 ROOT_REASON = "runtime tests need root (sudo make test)"
 
@@ -40,6 +42,46 @@ def fixture_proc():
     yield start
     for fx in procs:
         fx.cleanup()
+
+
+@pytest.fixture
+def go_fixture():
+    """Factory: go_fixture(NAME, TOOLCHAIN, VARIANT, *args) starts the Go fixture
+    tests/go/NAME built with that toolchain and variant, and waits for its "ready".
+
+    Each one is killed at teardown.
+    """
+    started = []
+
+    def start(name, toolchain, variant, *args):
+        fx = GoFixture(require_go_fixture(name, toolchain, variant), *args)
+        started.append(fx)
+        return fx.ready(timeout=60)
+
+    yield start
+    for fx in started:
+        fx.cleanup()
+
+
+@pytest.fixture
+def top():
+    """Factory: top(*args, width=120, height=40, command=None, env=None) starts
+    `tangle top ARGS` in tmux (tui_helpers.Top).
+
+    At teardown every dashboard is quit (q) and the private tmux server killed.
+    """
+    require_tmux()
+    tops = []
+
+    def start(*args, width=120, height=40, command=None, env=None):
+        t = Top(args, width, height, command, env)
+        tops.append(t)
+        return t
+
+    yield start
+    for t in tops:
+        t.close()
+    kill_server()
 
 
 @pytest.fixture

@@ -5,30 +5,12 @@ reported. Each fixture writes the goids it knows are stuck (truth.json); the
 goroutine groups tangle reports must hold exactly those.
 """
 
-import json
-import subprocess
-import time
-
 import pytest
 
-from go_helpers import GoFixture, go_local_version, require_go_fixture
-from tangle_helpers import parse_output, require_tangle, run_tangle
+from go_helpers import go_local_version
+from tangle_helpers import parse_output, run_tangle
 
 LOCAL = go_local_version()
-
-
-@pytest.fixture
-def gofx():
-    started = []
-
-    def start(pattern, *args):
-        fx = GoFixture(require_go_fixture(f"stuck/{pattern}", LOCAL, "plain"), *args)
-        started.append(fx)
-        return fx.ready(timeout=60)
-
-    yield start
-    for fx in started:
-        fx.cleanup()
 
 
 def go_groups(pid, duration, *extra):
@@ -52,8 +34,8 @@ def describe(groups):
 
 @pytest.mark.parametrize("pattern,reason", [("nil_chan", "chan receive (nil chan)"),
                                             ("select_forever", "select (no cases)")])
-def test_leaked_by_construction(gofx, pattern, reason):
-    fx = gofx(pattern)
+def test_leaked_by_construction(go_fixture, pattern, reason):
+    fx = go_fixture(f"stuck/{pattern}", LOCAL, "plain")
     truth = set(fx.truth["stuck_goids"])
     rc, groups, recs, err = go_groups(fx.pid, 5)
     assert rc == 2, f"exit {rc}\n{describe(groups)}\n{err}"
@@ -67,8 +49,8 @@ def test_leaked_by_construction(gofx, pattern, reason):
             assert any(f["function"].startswith("main.") for f in m["stack"]), m["stack"]
 
 
-def test_text_report(gofx):
-    fx = gofx("nil_chan")
+def test_text_report(go_fixture):
+    fx = go_fixture("stuck/nil_chan", LOCAL, "plain")
     goid = fx.truth["stuck_goids"][0]
     rc, out, err = run_tangle(["check", "-p", fx.pid, "-d", 5], timeout=65)
     text = out.decode()
@@ -78,21 +60,21 @@ def test_text_report(gofx):
     assert "created by main." in text and "/tests/go/stuck/nil_chan/main.go:" in text, text
 
 
-def test_healthy_is_not_reported(gofx):
-    fx = gofx("healthy")
+def test_healthy_is_not_reported(go_fixture):
+    fx = go_fixture("stuck/healthy", LOCAL, "plain")
     rc, groups, recs, err = go_groups(fx.pid, 8)
     assert not groups and rc == 0, f"exit {rc}\n{describe(groups)}\n{err}"
 
 
-def test_no_goroutines_flag(gofx):
-    fx = gofx("nil_chan")
+def test_no_goroutines_flag(go_fixture):
+    fx = go_fixture("stuck/nil_chan", LOCAL, "plain")
     rc, groups, recs, err = go_groups(fx.pid, 3, "--no-goroutines")
     assert rc == 0 and not groups, describe(groups)
 
 
-def test_growing_leak(gofx):
+def test_growing_leak(go_fixture):
     """A server leaking a goroutine per request: one group, growing, over 30 s."""
-    fx = gofx("growing_leak")
+    fx = go_fixture("stuck/growing_leak", LOCAL, "plain")
     leaked = set(fx.truth["stuck_goids"])
     rc, groups, recs, err = go_groups(fx.pid, 40)
     growing = [g for g in groups if g["kind"] == "growing"]
@@ -104,9 +86,9 @@ def test_growing_leak(gofx):
     assert any(f["function"] == "main.work.func1" for f in g["members"][0]["stack"]), g
 
 
-def test_stream_records(gofx):
+def test_stream_records(go_fixture):
     """stream writes the same goroutine groups, valid against the schema."""
-    fx = gofx("nil_chan")
+    fx = go_fixture("stuck/nil_chan", LOCAL, "plain")
     rc, out, err = run_tangle(["stream", "--json", "-p", fx.pid, "-d", 4], timeout=64)
     recs = parse_output(out)
     groups = [r for r in recs if r["type"] == "stuck_group" and r.get("of") == "goroutines"]

@@ -17,7 +17,6 @@ import pytest
 
 from stuck_helpers import describe, group_errors, hexint, read_phase, tangle_pid_args
 from tangle_helpers import fixtures_dir, parse_output, run_tangle
-from tui_helpers import Top, kill_server, require_tmux
 
 FIXTURE_TIMEOUT = 30
 CHECK_DURATION = 5
@@ -139,33 +138,28 @@ def test_join_is_on_the_joined_threads_stack(fixture_proc):
 
 
 
-def test_dashboard_shows_regions(fixture_proc):
+def test_dashboard_shows_regions(fixture_proc, top):
     """The Threads view and the stuck chain show each lock's region in parentheses."""
-    require_tmux()
     fx, pids, stuck, regions = start(fixture_proc, "stuck_stack")
     waits = {w["tid"]: hexint(w["addr"]) for w in stuck["waits"]}
-    t = Top(["-p", fx.pid])
-    try:
-        t.keys("2")
+    t = top("-p", fx.pid)
+    t.keys("2")
 
-        def rows_ready(scr):
-            rows = {int(r["TID"]): r for r in scr.rows("threads") if r["TID"].isdigit()}
-            if not set(waits) <= set(rows):
-                return None
-            cells = {tid: rows[tid]["WAITS ON"] for tid in waits}
-            want = {tid: f"{a:#x} ({regions[a]})" for tid, a in waits.items()}
-            return (scr, cells) if cells == want else None
+    def rows_ready(scr):
+        rows = {int(r["TID"]): r for r in scr.rows("threads") if r["TID"].isdigit()}
+        if not set(waits) <= set(rows):
+            return None
+        cells = {tid: rows[tid]["WAITS ON"] for tid in waits}
+        want = {tid: f"{a:#x} ({regions[a]})" for tid, a in waits.items()}
+        return (scr, cells) if cells == want else None
 
-        t.wait(rows_ready, what="every member's lock with its region in the Threads view")
-        t.keys("4")
-        scr = t.wait(lambda s: s if s.view == "stuck" and s.rows("stuck") else None,
-                     what="the group in view 4")
-        t.keys("Enter")
-        scr = t.wait(lambda s: s if s.detail() and len(s.detail()) >= 5 else None,
-                     what="the group's detail pane")
-        hops = "\n".join(scr.detail())
-        for a, region in regions.items():
-            assert f"--mutex {a:#x}({region})-->" in hops, f"{a:#x} ({region})\n{scr}"
-    finally:
-        t.close()
-        kill_server()
+    t.wait(rows_ready, what="every member's lock with its region in the Threads view")
+    t.keys("4")
+    scr = t.wait(lambda s: s if s.view == "stuck" and s.rows("stuck") else None,
+                 what="the group in view 4")
+    t.keys("Enter")
+    scr = t.wait(lambda s: s if s.detail() and len(s.detail()) >= 5 else None,
+                 what="the group's detail pane")
+    hops = "\n".join(scr.detail())
+    for a, region in regions.items():
+        assert f"--mutex {a:#x}({region})-->" in hops, f"{a:#x} ({region})\n{scr}"

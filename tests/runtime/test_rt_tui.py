@@ -17,31 +17,10 @@ import pytest
 
 from stuck_helpers import read_phase
 from tangle_helpers import require_tangle
-from tui_helpers import (DETAIL_TITLE, Top, display_width, is_red, kill_server, require_tmux,
-                         terminal_left_in, tmux)
+from tui_helpers import DETAIL_TITLE, display_width, is_red, terminal_left_in, tmux
 
 FIXTURE_TIMEOUT = 120  # fixtures exit by themselves after this
 STUCK_SHOWN_S = 2.0  # from the first drawn dashboard to the group in view 4
-
-
-@pytest.fixture
-def top():
-    """Factory: top(*args, width=120, height=40) starts `tangle top ARGS` in tmux.
-
-    At teardown every dashboard is quit (q) and the private tmux server killed.
-    """
-    require_tmux()
-    tops = []
-
-    def start(*args, width=120, height=40, command=None):
-        t = Top(args, width, height, command)
-        tops.append(t)
-        return t
-
-    yield start
-    for t in tops:
-        t.close()
-    kill_server()
 
 
 def start_abba(fixture_proc):

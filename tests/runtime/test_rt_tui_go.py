@@ -10,55 +10,17 @@ group, and a process whose goroutines cannot be read shown with the reason.
 """
 
 import re
-import shlex
 import time
 
 import pytest
 
-from go_helpers import (GoFixture, expected_reason, go_local_version, go_toolchains,
-                        require_go_fixture, version_tuple)
-from tangle_helpers import require_tangle
-from tui_helpers import Top, kill_server, require_tmux
+from go_helpers import expected_reason, go_local_version, go_toolchains, version_tuple
 
 LOCAL = go_local_version()
 # the installed Go, plain; the oldest toolchain, stripped (offsets from the table)
 OLDEST = min(go_toolchains(), key=version_tuple)
 CASES = [(LOCAL, "plain"), (OLDEST, "stripped")]
 WIDTH, HEIGHT = 200, 70
-
-
-@pytest.fixture
-def top():
-    require_tmux()
-    tops = []
-
-    def start(*args, width=WIDTH, height=HEIGHT, env=""):
-        command = None
-        if env:
-            command = env + " " + " ".join(shlex.quote(str(x)) for x in
-                                           [require_tangle(), "top", *args])
-        t = Top(args, width, height, command)
-        tops.append(t)
-        return t
-
-    yield start
-    for t in tops:
-        t.close()
-    kill_server()
-
-
-@pytest.fixture
-def gofx():
-    started = []
-
-    def start(name, toolchain, variant, *args):
-        fx = GoFixture(require_go_fixture(name, toolchain, variant), *args)
-        started.append(fx)
-        return fx.ready(timeout=60)
-
-    yield start
-    for fx in started:
-        fx.cleanup()
 
 
 def is_library(function):
@@ -121,11 +83,11 @@ def expand_all(t, pid):
 
 
 @pytest.mark.parametrize("toolchain,variant", CASES, ids=[f"{v}-{k}" for v, k in CASES])
-def test_every_goroutine_at_its_site(top, gofx, toolchain, variant):
-    fx = gofx("goroutines", toolchain, variant)
+def test_every_goroutine_at_its_site(top, go_fixture, toolchain, variant):
+    fx = go_fixture("goroutines", toolchain, variant)
     dump = fx.dump().by_goid
     truth = [g for g in fx.truth["goroutines"] if g["stable"]]
-    t = top("-p", fx.pid)
+    t = top("-p", fx.pid, width=WIDTH, height=HEIGHT)
     t.wait_started()
     t.view("goroutines")
     go_rows(t, fx.pid)
@@ -161,12 +123,12 @@ def test_every_goroutine_at_its_site(top, gofx, toolchain, variant):
     assert count >= len(truth), scr
 
 
-def test_detail_labels_and_members(top, gofx):
-    fx = gofx("goroutines", LOCAL, "plain")
+def test_detail_labels_and_members(top, go_fixture):
+    fx = go_fixture("goroutines", LOCAL, "plain")
     roles = fx.roles()
     zoo = {g["goid"] for g in fx.truth["goroutines"] if g["labels"].get("app") == "zoo"}
     assert len(zoo) >= 2, fx.truth
-    t = top("-p", fx.pid)
+    t = top("-p", fx.pid, width=WIDTH, height=HEIGHT)
     t.wait_started()
     t.view("goroutines")
     go_rows(t, fx.pid)
@@ -202,10 +164,10 @@ def test_detail_labels_and_members(top, gofx):
                for r in scr.rows("goroutines")), scr
 
 
-def test_threads_and_processes_columns(top, gofx):
-    fx = gofx("goroutines", LOCAL, "plain")
+def test_threads_and_processes_columns(top, go_fixture):
+    fx = go_fixture("goroutines", LOCAL, "plain")
     spinner = fx.roles().get("spinner")
-    t = top("-p", fx.pid)
+    t = top("-p", fx.pid, width=WIDTH, height=HEIGHT)
     t.wait_started()
     t.view("goroutines")
     count = summary_count(go_rows(t, fx.pid, lambda rows: True) and t.capture())
@@ -223,10 +185,10 @@ def test_threads_and_processes_columns(top, gofx):
                what=f"the thread running goroutine {spinner['goid']}", timeout=15)
 
 
-def test_growing_leak_is_one_growing_group(top, gofx):
-    fx = gofx("stuck/growing_leak", LOCAL, "plain")
+def test_growing_leak_is_one_growing_group(top, go_fixture):
+    fx = go_fixture("stuck/growing_leak", LOCAL, "plain")
     leaked = set(fx.truth["stuck_goids"])
-    t = top("-p", fx.pid)
+    t = top("-p", fx.pid, width=WIDTH, height=HEIGHT)
     t.wait_started()
     t.view("goroutines")
 
@@ -242,9 +204,9 @@ def test_growing_leak_is_one_growing_group(top, gofx):
     assert n2 > n1, f"the leak group did not grow: {n1} then {n2}\n{t.capture()}"
 
 
-def test_unreadable_process_says_why(top, gofx):
-    fx = gofx("goroutines", OLDEST, "stripped")
-    t = top("-p", fx.pid, env="TANGLE_GO_OFFSETS=dwarf")
+def test_unreadable_process_says_why(top, go_fixture):
+    fx = go_fixture("goroutines", OLDEST, "stripped")
+    t = top("-p", fx.pid, width=WIDTH, height=HEIGHT, env={"TANGLE_GO_OFFSETS": "dwarf"})
     t.wait_started()
     t.view("goroutines")
     row = go_rows(t, fx.pid, lambda rows: rows[0])

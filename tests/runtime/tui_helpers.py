@@ -412,9 +412,10 @@ class Screen:
 
 
 class Top:
-    """`tangle top ARGS` in its own tmux session (width x height), kept after it exits."""
+    """`tangle top ARGS` in its own tmux session (width x height), kept after it exits;
+    env: more environment variables for it ({name: value})."""
 
-    def __init__(self, args, width=120, height=40, command=None):
+    def __init__(self, args, width=120, height=40, command=None, env=None):
         require_tmux()
         self.args = [str(a) for a in args]
         self.width, self.height = width, height
@@ -422,7 +423,9 @@ class Top:
         if command is None:
             command = " ".join(shlex.quote(x) for x in
                                [str(require_tangle()), "top", *self.args])
-        self.command = f"env -u LINES -u COLUMNS TERM=xterm-256color LC_ALL=C.UTF-8 {command}"
+        extra = "".join(f"{k}={shlex.quote(str(v))} " for k, v in (env or {}).items())
+        self.command = (f"env -u LINES -u COLUMNS TERM=xterm-256color LC_ALL=C.UTF-8 "
+                        f"{extra}{command}")
         self.started_at = None
         self.last = None
         fd, self.out_path = tempfile.mkstemp(prefix=f"{SOCKET}-{self.name}-", suffix=".out")

@@ -19,9 +19,19 @@
 bool gosite__is_library(const char *fn);
 
 /*
- * The blocking site of g as a key: twice the pc of the frame, plus one when
- * it is the program's own code; 0 when g has no stack.
+ * Of the frames of one pc (inlined calls expanded, innermost first): the
+ * index of the innermost one Go's traceback shows (*shown) and of the
+ * innermost of the program's own code (*own), SIZE_MAX where there is none.
  */
+void gosite__pick(const struct frame *f, size_t n, size_t *shown, size_t *own);
+
+/* A site as a key: twice the pc of its frame, plus one when it is the program's own code. */
+static inline uint64_t gosite__pc_key(uint64_t pc, bool own)
+{
+	return pc * 2 + own;
+}
+
+/* The blocking site of g as a key (gosite__pc_key); 0 when g has no stack. */
 uint64_t gosite__key(struct goproc *p, const struct goroutine *g);
 
 #endif

@@ -347,8 +347,7 @@ static int growth(struct godetect *d, const struct go_process *gp, struct draft 
 			struct draft *dr =
 				draft_of(drafts, n, cap, index, mix(key, GO_GROUP_GROWING));
 
-			if (!dr || hmap__set(grown, key,
-					     dr ? (void *)(uintptr_t)(dr - *drafts + 1) : NULL))
+			if (!dr || hmap__set(grown, key, (void *)(uintptr_t)(dr - *drafts + 1)))
 				goto out;
 			dr->kind = GO_GROUP_GROWING;
 			dr->grown_from = from;

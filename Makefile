@@ -49,6 +49,9 @@ CORE_SRCS += src/tui/snapshot.c src/tui/snapshot_go.c src/tui/table.c src/unwind
 # Go programs: binaries (gobin), runtime layouts, goroutines read from memory, their views
 CORE_SRCS += src/gobin.c src/golayout.c src/goproc.c src/vmread.c src/view_go.c src/x86insn.c \
 	src/gotrack.c src/godetect.c src/gosite.c src/radix.c
+# What blocked goroutines wait on, and whether any live goroutine can still reach it
+CORE_SRCS += src/golayout_obj.c src/goobj.c src/goreach_funcs.c src/goreach_heap.c \
+	src/goreach_stacks.c src/goreach.c
 # Only src/tui/top.c includes curses.
 APP_SRCS := $(CORE_SRCS) src/consumer.c src/loop.c src/opts.c src/session.c src/cmd_stream.c \
 	src/cmd_check.c src/cmd_run.c src/cmd_goroutines.c src/stacks.c src/tui/top.c src/main.c
@@ -116,8 +119,8 @@ fixtures: $(FIXTURES)
 #   stripped      plain with -ldflags='-s -w': no .symtab, no DWARF
 #   cgo           CGO_ENABLED=1 -tags tanglecgo: externally linked, PT_TLS, a C call
 #   cgo-stripped  cgo with -ldflags='-s -w'
-# The stuck-goroutine fixtures (tests/go/stuck/PATTERN) are built for the
-# installed go only, plain: $(OUTPUT)/go/stuck/PATTERN/GOVERSION-plain; a
+# The stuck-goroutine fixtures (tests/go/stuck/PATTERN) are built plain by
+# the same toolchains: $(OUTPUT)/go/stuck/PATTERN/GOVERSION-plain; a
 # pattern without main.go is a test package, built with `go test -c -vet=off`
 # (testfatal calls t.Fatalf from a goroutine on purpose: vet would refuse it).
 # No -trimpath: the binaries keep real source paths, so tests compare file:line
@@ -149,21 +152,23 @@ $(GO_FIXTURE_DIR)/$(1)/$(2)-$(3): $(GO_SRCS)
 	$(Q)$(call GO_BUILD_ENV,$(2)) $(GO_VARIANT_ENV_$(3)) $(GO) build $(GO_VARIANT_FLAGS_$(3)) \
 		-o $(CURDIR)/$$@ ./$(1)
 endef
-# $(1) stuck pattern
+# $(1) stuck pattern, $(2) toolchain version
 define go_stuck_rule
-$(GO_FIXTURE_DIR)/stuck/$(1)/$(GO_LOCAL_VERSION)-plain: $(GO_SRCS)
+$(GO_FIXTURE_DIR)/stuck/$(1)/$(2)-plain: $(GO_SRCS)
 	$$(call msg,GO,$$@)
 	$(Q)mkdir -p $$(@D)
-	$(Q)$(call GO_BUILD_ENV,$(GO_LOCAL_VERSION)) CGO_ENABLED=0 $(GO) \
+	$(Q)$(call GO_BUILD_ENV,$(2)) CGO_ENABLED=0 $(GO) \
 		$(if $(wildcard tests/go/stuck/$(1)/main.go),build,test -c -vet=off) -o $(CURDIR)/$$@ \
 		./stuck/$(1)
 endef
 GO_FIXTURE_BINS := $(foreach n,$(GO_FIXTURE_NAMES),$(foreach t,$(GO_LOCAL_VERSION) $(GO_TOOLCHAINS),\
 	$(foreach v,$(GO_VARIANTS),$(GO_FIXTURE_DIR)/$(n)/$(t)-$(v))))
-GO_STUCK_BINS := $(foreach p,$(GO_STUCK_NAMES),$(GO_FIXTURE_DIR)/stuck/$(p)/$(GO_LOCAL_VERSION)-plain)
+GO_STUCK_BINS := $(foreach p,$(GO_STUCK_NAMES),$(foreach t,$(GO_LOCAL_VERSION) $(GO_TOOLCHAINS),\
+	$(GO_FIXTURE_DIR)/stuck/$(p)/$(t)-plain))
 $(foreach n,$(GO_FIXTURE_NAMES),$(foreach t,$(GO_LOCAL_VERSION) $(GO_TOOLCHAINS),\
 	$(foreach v,$(GO_VARIANTS),$(eval $(call go_fixture_rule,$(n),$(t),$(v))))))
-$(foreach p,$(GO_STUCK_NAMES),$(eval $(call go_stuck_rule,$(p))))
+$(foreach p,$(GO_STUCK_NAMES),$(foreach t,$(GO_LOCAL_VERSION) $(GO_TOOLCHAINS),\
+	$(eval $(call go_stuck_rule,$(p),$(t)))))
 
 .PHONY: gofixtures
 gofixtures: $(GO_FIXTURE_BINS) $(GO_STUCK_BINS)
@@ -224,6 +229,43 @@ gobin: $(GOBIN_PROGS) $(GOBIN_DIR)/gobin_driver
 -include $(wildcard $(GOBIN_DIR)/*.d)
 # ---- end of gobin ----------------------------------------------------------
 
+# ---- goreach: reachability evidence (tests/goreach; tests/test_goreach.py) --
+# tests/goreach/edge (channels held in every way the mark phase must see,
+# plain and stripped) and tests/goreach/layout (golayout_obj's table against
+# DWARF), per toolchain, plus the C driver that prints goobj's and goreach's
+# verdicts. Offline like the fixtures above.
+GOREACH_DIR := $(OUTPUT)/goreach
+GOREACH_SRCS := $(wildcard tests/goreach/*/go.mod tests/goreach/*/*.go)
+# $(1) program, $(2) toolchain version, $(3) suffix, $(4) ldflags
+define goreach_prog_rule
+$(GOREACH_DIR)/$(1)-$(2)$(3): $(GOREACH_SRCS)
+	$$(call msg,GO,$$@)
+	$(Q)mkdir -p $$(@D)
+	$(Q)cd tests/goreach/$(1) && GOFLAGS='-mod=mod -buildvcs=false' GOPROXY=off GOWORK=off \
+		GOTOOLCHAIN=$(if $(filter $(GO_LOCAL_VERSION),$(2)),local,$(2)) CGO_ENABLED=0 \
+		$(GO) build $(4) -o $(abspath $$@) .
+endef
+GOREACH_PROGS := $(foreach t,$(GO_LOCAL_VERSION) $(GO_TOOLCHAINS),\
+	$(GOREACH_DIR)/edge-$(t)-plain $(GOREACH_DIR)/edge-$(t)-stripped $(GOREACH_DIR)/layout-$(t))
+$(foreach t,$(GO_LOCAL_VERSION) $(GO_TOOLCHAINS),\
+	$(eval $(call goreach_prog_rule,edge,$(t),-plain,))\
+	$(eval $(call goreach_prog_rule,edge,$(t),-stripped,-ldflags='-s -w'))\
+	$(eval $(call goreach_prog_rule,layout,$(t),,)))
+
+$(GOREACH_DIR)/goreach_driver.o: tests/goreach/goreach_driver.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(GOREACH_DIR)/goreach_driver: $(GOREACH_DIR)/goreach_driver.o $(CORE_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(SANFLAGS) $^ -ldw -lelf -lz -lstdc++ -o $@
+
+.PHONY: goreach
+goreach: $(GOREACH_PROGS) $(GOREACH_DIR)/goreach_driver
+-include $(wildcard $(GOREACH_DIR)/*.d)
+# ---- end of goreach --------------------------------------------------------
+
 # `make test` and `make demo` first install what is missing, then run in a
 # sub-make so that tool paths are looked up after the install.
 test:
@@ -235,12 +277,13 @@ demo:
 	$(Q)$(MAKE) --no-print-directory demo-run
 
 # One runner for all three tiers, so one summary line says what ran.
-test-run: $(APP) unit fixtures gofixtures gobin
+test-run: $(APP) unit fixtures gofixtures gobin goreach
 	$(Q)TANGLE=$(CURDIR)/$(APP) TANGLE_UNIT_DIR=$(CURDIR)/$(OUTPUT)/unit \
 		TANGLE_FIXTURES=$(CURDIR)/$(OUTPUT)/fixtures \
 		TANGLE_GO_FIXTURES=$(CURDIR)/$(GO_FIXTURE_DIR) \
 		TANGLE_GO_TOOLCHAINS="$(GO_LOCAL_VERSION) $(GO_TOOLCHAINS)" \
 		TANGLE_GOBIN_DIR=$(CURDIR)/$(GOBIN_DIR) \
+		TANGLE_GOREACH_DIR=$(CURDIR)/$(GOREACH_DIR) \
 		$(PYTHON) -m pytest -ra tests $(PYTEST_ARGS)
 
 test-unit: unit

@@ -36,6 +36,7 @@ PATTERNS = {
     "select_forever": {"select_forever": ("select (no cases)", 1)},
     "growing_leak": {"leak": ("chan send", 20)},
     "healthy": {},
+    "idle_pool": {},
 }
 ARGS = {"testfatal": ["-test.run", "^TestTwoResults$", "-test.timeout", "0"]}
 LOAD_ROLES = {"load_worker": 4, "load_producer": 1, "load_client": 3, "load_ticker": 1}

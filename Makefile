@@ -51,7 +51,7 @@ CORE_SRCS += src/gobin.c src/golayout.c src/goproc.c src/vmread.c src/view_go.c 
 	src/gotrack.c src/godetect.c src/gosite.c src/radix.c
 # What blocked goroutines wait on, and whether any live goroutine can still reach it
 CORE_SRCS += src/golayout_obj.c src/goobj.c src/goreach_funcs.c src/goreach_heap.c \
-	src/goreach_stacks.c src/goreach.c
+	src/goreach_stacks.c src/goreach.c src/goevidence.c
 # Only src/tui/top.c includes curses.
 APP_SRCS := $(CORE_SRCS) src/consumer.c src/loop.c src/opts.c src/session.c src/cmd_stream.c \
 	src/cmd_check.c src/cmd_run.c src/cmd_goroutines.c src/stacks.c src/tui/top.c src/main.c

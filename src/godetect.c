@@ -62,6 +62,20 @@ const char *go_group_kind_name(enum go_group_kind k)
 	}
 }
 
+const char *go_reach_name(enum go_reach r)
+{
+	switch (r) {
+	case GO_REACH_REACHABLE:
+		return "reachable";
+	case GO_REACH_UNREACHABLE:
+		return "unreachable";
+	case GO_REACH_NO_PROGRESS:
+		return "no_progress";
+	default:
+		return "unknown";
+	}
+}
+
 static uint64_t mix(uint64_t h, uint64_t v)
 {
 	h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
@@ -76,7 +90,7 @@ struct godetect *godetect__new(const struct godetect_opts *o, godetect_fn fn, vo
 		return NULL;
 	d->o = *o;
 	if (!d->o.stuck_after_ns)
-		d->o.stuck_after_ns = 5000000000ull;
+		d->o.stuck_after_ns = GO_STUCK_AFTER_NS;
 	if (!d->o.growth_window_ns)
 		d->o.growth_window_ns = 30000000000ull;
 	if (!d->o.growth_min)
@@ -150,8 +164,10 @@ static uint64_t site_of(const struct godetect *d, const struct go_process *gp,
  * itself; stuck needs the evidence; growing is decided per site, later.
  */
 static bool judge(const struct godetect *d, const struct go_process *gp, size_t i,
-		  enum go_group_kind *kind)
+		  enum go_group_kind *kind, struct go_evidence *ev)
 {
+	enum go_reach r;
+
 	const struct goroutine *g = &gp->snap.g[i];
 	enum go_wait_class c;
 	bool at_least;
@@ -177,7 +193,9 @@ static bool judge(const struct godetect *d, const struct go_process *gp, size_t 
 	if (blocked < (at_least ? LEAK_CONFIRM_NS : d->o.stuck_after_ns) || !d->o.reach)
 		return false;
 	*kind = GO_GROUP_STUCK;
-	return d->o.reach(gp, g, d->o.ctx) == GO_REACH_UNREACHABLE;
+	r = d->o.reach(gp, g, ev, d->o.ctx);
+	ev->reach = r;
+	return r == GO_REACH_UNREACHABLE || r == GO_REACH_NO_PROGRESS;
 }
 
 static struct draft *draft_of(struct draft **drafts, size_t *n, size_t *cap, struct hmap *index,
@@ -205,7 +223,8 @@ static struct draft *draft_of(struct draft **drafts, size_t *n, size_t *cap, str
 	return dr;
 }
 
-static int draft_add(struct draft *dr, const struct go_process *gp, size_t i)
+static int draft_add(struct draft *dr, const struct go_process *gp, size_t i,
+		     const struct go_evidence *ev)
 {
 	struct go_member *m;
 
@@ -226,6 +245,7 @@ static int draft_add(struct draft *dr, const struct go_process *gp, size_t i)
 	m->goid = gp->snap.g[i].goid;
 	m->index = i;
 	m->blocked_ns = gotrack__in_state_ns(gp, i, gp->snap.ts_ns, &m->at_least);
+	m->evidence = ev ? *ev : (struct go_evidence){ 0 };
 	return 0;
 }
 
@@ -365,7 +385,7 @@ static int growth(struct godetect *d, const struct go_process *gp, struct draft 
 			dr->reason_raw = gp->snap.g[i].wait_reason_raw;
 			dr->site_pc = site_of(d, gp, &gp->snap.g[i]);
 		}
-		if (draft_add(dr, gp, i))
+		if (draft_add(dr, gp, i, NULL))
 			goto out;
 	}
 	err = 0;
@@ -478,11 +498,12 @@ int godetect__process(struct godetect *d, const struct go_process *gp)
 		goto out;
 	for (size_t i = 0; i < gp->snap.n; i++) {
 		const struct goroutine *g = &gp->snap.g[i];
+		struct go_evidence ev = { 0 };
 		enum go_group_kind kind;
 		struct draft *dr;
 		uint64_t site;
 
-		if (!judge(d, gp, i, &kind))
+		if (!judge(d, gp, i, &kind, &ev))
 			continue;
 		site = site_of(d, gp, g);
 		dr = draft_of(&drafts, &n, &cap, index,
@@ -495,7 +516,7 @@ int godetect__process(struct godetect *d, const struct go_process *gp)
 			dr->reason_raw = g->wait_reason_raw;
 			dr->site_pc = site;
 		}
-		if (draft_add(dr, gp, i))
+		if (draft_add(dr, gp, i, &ev))
 			goto out;
 	}
 	err = growth(d, gp, &drafts, &n, &cap, index);

@@ -8,10 +8,11 @@
  *    for good, the usual end of a server's main), and the runtime's own
  *    "leaked" status (go1.26 leak profile);
  *  - stuck: goroutines parked on a channel, a select or a sync object for at
- *    least stuck_after (a second, for waits already there when tangle first
- *    looked), in the same place all along, whose object the evidence
+ *    least stuck_after (a second, for waits already there when tangle
+ *    first looked), in the same place all along, whose object the evidence
  *    callback says no live goroutine can reach any more (so nothing can ever
- *    wake them); without an unreachable verdict nothing is reported;
+ *    wake them), or, for a lock, has not moved while it looked; without such
+ *    a verdict nothing is reported;
  *  - growing: goroutines created at one site and parked at one site whose
  *    number keeps growing over growth_window (a leak in progress, as Uber's
  *    LeakProf reports it in production), whatever the evidence says.
@@ -43,6 +44,20 @@ enum go_reach {
 	GO_REACH_UNKNOWN, /* not examined, or the budget ran out */
 	GO_REACH_REACHABLE, /* a live goroutine or a global can still get to it */
 	GO_REACH_UNREACHABLE, /* only the goroutines blocked on it hold it */
+	/*
+	 * A sync.Mutex or RWMutex reachable (a global, say) but locked and
+	 * untouched, its waiters parked, for as long as the evidence looked:
+	 * the holder never lets go (an AB-BA deadlock, or a lock taken again).
+	 */
+	GO_REACH_NO_PROGRESS,
+};
+
+/* The evidence on one goroutine: the object it waits on, and the verdict. */
+struct go_evidence {
+	enum go_reach reach;
+	const char *object; /* "chan", "sync.Mutex"...: a static string, or NULL */
+	uint64_t addr; /* the object's address in the process, 0 if unknown */
+	uint64_t still_ns; /* NO_PROGRESS: untouched for this long */
 };
 
 struct go_member {
@@ -50,6 +65,7 @@ struct go_member {
 	size_t index; /* in the process's latest snapshot */
 	uint64_t blocked_ns; /* in this state, as of the detection */
 	bool at_least; /* already so when tangle first looked */
+	struct go_evidence evidence; /* stuck members: why */
 };
 
 struct go_group {
@@ -69,14 +85,19 @@ struct go_group {
 	uint64_t grown_over_ns;
 };
 
+#define GO_STUCK_AFTER_NS 5000000000ull /* the default stuck_after */
 #define GODETECT_MAX_MEMBERS 1000 /* listed per group; count says how many in all */
 
 struct godetect_opts {
-	uint64_t stuck_after_ns; /* a wait must be at least this old (default 5 s) */
+	uint64_t stuck_after_ns; /* a wait must be at least this old (GO_STUCK_AFTER_NS) */
 	uint64_t growth_window_ns; /* growing: over at least this long (default 30 s) */
 	size_t growth_min; /* growing: by at least this many (default 10) */
-	/* the evidence for goroutine g of gp; NULL: none, so no stuck groups */
-	enum go_reach (*reach)(const struct go_process *gp, const struct goroutine *g, void *ctx);
+	/*
+	 * The evidence on goroutine g of gp (ev zeroed by the caller); NULL:
+	 * none, so no stuck groups. Asked only of candidates old enough.
+	 */
+	enum go_reach (*reach)(const struct go_process *gp, const struct goroutine *g,
+			       struct go_evidence *ev, void *ctx);
 	/*
 	 * Which blocking site g is parked at, as a key (a pc, with the inline
 	 * depth folded in); 0 if it has no stack. NULL: the innermost pc.
@@ -104,5 +125,7 @@ const struct go_group *godetect__group(const struct godetect *d, size_t i);
 size_t godetect__nr_reported(const struct godetect *d);
 
 const char *go_group_kind_name(enum go_group_kind k);
+/* "unknown", "reachable", "unreachable", "no_progress" */
+const char *go_reach_name(enum go_reach r);
 
 #endif

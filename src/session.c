@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "godetect.h"
+#include "goevidence.h"
 #include "gosite.h"
 #include "gotrack.h"
 #include "hmap.h"
@@ -65,15 +66,25 @@ static uint64_t go_site(const struct go_process *gp, const struct goroutine *g, 
 	return gp->proc ? gosite__key(gp->proc, g) : 0;
 }
 
+static enum go_reach go_reach(const struct go_process *gp, const struct goroutine *g,
+			      struct go_evidence *ev, void *ctx)
+{
+	struct session *s = ctx;
+
+	return goevidence__judge(s->goevidence, gp, g, ev);
+}
+
 static void on_go_snapshot(uint32_t pid, const struct go_process *gp, void *ctx)
 {
 	struct session *s = ctx;
 
 	if (!s->godetect)
 		return;
-	if (!gp)
+	if (!gp) {
 		godetect__forget(s->godetect, pid, now_ns());
-	else if (godetect__process(s->godetect, gp))
+		if (s->goevidence)
+			goevidence__forget(s->goevidence, pid);
+	} else if (godetect__process(s->godetect, gp))
 		log_error(ENOMEM, "stuck-goroutine detection");
 }
 
@@ -95,6 +106,12 @@ static void open_goroutines(struct session *s, const struct opts *o)
 	}
 	if (o->stuck_after_s > 0)
 		go.stuck_after_ns = (uint64_t)(o->stuck_after_s * 1e9);
+	s->goevidence = goevidence__new(PROC, go.stuck_after_ns ? go.stuck_after_ns
+								 : GO_STUCK_AFTER_NS);
+	if (s->goevidence)
+		go.reach = go_reach;
+	else
+		log_warn("goroutines will not be judged stuck: %s", strerror(errno));
 	s->godetect = godetect__new(&go, on_go_group, s);
 	if (!s->godetect)
 		log_warn("stuck goroutines will not be looked for: %s", strerror(errno));
@@ -470,6 +487,7 @@ void session__close(struct session *s)
 	stacks__free(s->stacks);
 	gotrack__free(s->go);
 	godetect__free(s->godetect);
+	goevidence__free(s->goevidence);
 	consumer__free(s->consumer);
 	detector__free(s->detector);
 	model__free(s->model);

@@ -48,6 +48,7 @@ struct session {
 	struct stacks *stacks;
 	struct gotrack *go; /* goroutines of Go processes, when opts->goroutines */
 	struct godetect *godetect; /* their stuck groups */
+	struct goevidence *goevidence; /* what the stuck rule goes by */
 	uint64_t start_ns;
 	uint64_t deadline_ns; /* 0: none */
 	uint64_t tick_ns;

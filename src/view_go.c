@@ -229,6 +229,22 @@ static const char *rule_text(enum go_group_kind k)
 	}
 }
 
+/* Why the first member of a stuck group is stuck, in a line. */
+static void evidence_text(FILE *out, const struct go_evidence *ev)
+{
+	char dur[32];
+
+	if (!ev->object)
+		return;
+	fprintf(out, "  waits on %s 0x%" PRIx64 ": ", ev->object, ev->addr);
+	if (ev->reach == GO_REACH_NO_PROGRESS) {
+		format_duration(dur, sizeof(dur), ev->still_ns);
+		fprintf(out, "held, untouched and its waiters parked for %s\n", dur);
+	} else {
+		fprintf(out, "no live goroutine or global can reach it\n");
+	}
+}
+
 void view_go__stuck_text(FILE *out, const struct go_group *g, const struct go_process *gp)
 {
 	const struct goroutine *members[64];
@@ -249,6 +265,8 @@ void view_go__stuck_text(FILE *out, const struct go_group *g, const struct go_pr
 	if (g->kind == GO_GROUP_GROWING)
 		fprintf(out, "  from %zu to %zu in %.0f s\n", g->grown_from, g->count,
 			g->grown_over_ns / 1e9);
+	if (g->kind == GO_GROUP_STUCK)
+		evidence_text(out, &g->members[0].evidence);
 	view_go__group(out, gp->proc, members, n, gp->snap.ts_ns, &o);
 	if (g->count > n)
 		fprintf(out, "... and %zu more goroutines\n", g->count - n);
@@ -441,6 +459,20 @@ int view_go__goroutine_json(struct json_writer *w, struct goproc *p, const struc
 	return view_json__end(w);
 }
 
+static void evidence_json(struct json_writer *w, const struct go_evidence *ev)
+{
+	json__key(w, "evidence");
+	json__begin_object(w);
+	json__kv_str(w, "reach", go_reach_name(ev->reach));
+	if (ev->object) {
+		json__kv_str(w, "object", ev->object);
+		json__kv_hex(w, "addr", ev->addr);
+	}
+	if (ev->reach == GO_REACH_NO_PROGRESS)
+		json__kv_uint(w, "still_ns", ev->still_ns);
+	json__end_object(w);
+}
+
 int view_go__stuck_json(struct json_writer *w, const struct go_group *g,
 			const struct go_process *gp)
 {
@@ -477,6 +509,8 @@ int view_go__stuck_json(struct json_writer *w, const struct go_group *g,
 			goroutine_fields(w, gp->proc, &gp->snap.g[m->index], ts);
 			json__kv_uint(w, "blocked_ns", m->blocked_ns);
 			json__kv_bool(w, "blocked_at_least", m->at_least);
+			if (g->kind == GO_GROUP_STUCK)
+				evidence_json(w, &m->evidence);
 			stack_json(w, gp->proc, &gp->snap.g[m->index]);
 		} else {
 			json__kv_uint(w, "pid", g->pid);

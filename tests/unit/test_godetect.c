@@ -24,6 +24,7 @@ struct fake {
 	uint64_t pcs[MAXG][2];
 	bool reachable[MAXG]; /* by index */
 	bool unknown[MAXG];
+	bool still[MAXG]; /* a lock that did not move */
 };
 
 struct log {
@@ -43,13 +44,18 @@ static void on_group(const struct go_group *g, const struct go_process *gp, void
 	l->resolved += g->resolved_ns != 0;
 }
 
-static enum go_reach reach(const struct go_process *gp, const struct goroutine *g, void *ctx)
+static enum go_reach reach(const struct go_process *gp, const struct goroutine *g,
+			   struct go_evidence *ev, void *ctx)
 {
 	struct fake *f = ctx;
 	size_t i = (size_t)(g - gp->snap.g);
 
+	ev->object = "chan";
+	ev->addr = 0xc000100000 + i;
 	if (f->unknown[i])
 		return GO_REACH_UNKNOWN;
+	if (f->still[i])
+		return GO_REACH_NO_PROGRESS;
 	return f->reachable[i] ? GO_REACH_REACHABLE : GO_REACH_UNREACHABLE;
 }
 
@@ -91,6 +97,7 @@ static size_t park(struct fake *f, uint64_t goid, const char *reason, uint64_t s
 	f->seen[i].since_ns = since_ns;
 	f->reachable[i] = false;
 	f->unknown[i] = false;
+	f->still[i] = false;
 	return i;
 }
 
@@ -170,7 +177,8 @@ TEST(stuck_needs_unreachable_and_age)
 	struct fake f;
 	struct log l;
 	struct godetect *d;
-	size_t a, b, c, e;
+	const struct go_group *g;
+	size_t a, b, c, e, h;
 
 	fake_init(&f);
 	d = detector(&f, &l, true);
@@ -179,6 +187,8 @@ TEST(stuck_needs_unreachable_and_age)
 	f.gp.snap.ts_ns = T0 + 20 * S;
 	a = park(&f, 5, "chan receive", 0x100, T0);
 	b = park(&f, 6, "chan receive", 0x100, T0);
+	h = park(&f, 11, "sync.Mutex.Lock", 0x600, T0);
+	f.still[h] = true; /* reachable, but a lock nobody lets go */
 	c = park(&f, 7, "sync.Mutex.Lock", 0x200, T0 + 17 * S); /* 3 s: too young */
 	e = park(&f, 8, "sync.WaitGroup.Wait", 0x300, T0);
 	park(&f, 9, "IO wait", 0x400, T0);
@@ -188,13 +198,20 @@ TEST(stuck_needs_unreachable_and_age)
 	(void)a, (void)c;
 	if (!ASSERT_OK(godetect__process(d, &f.gp), "process"))
 		goto out;
-	ASSERT_TRUE(group_of(d, GO_GROUP_STUCK, 5), "unreachable: stuck");
+	g = group_of(d, GO_GROUP_STUCK, 5);
+	if (ASSERT_TRUE(g, "unreachable: stuck")) {
+		ASSERT_EQ(g->members[0].evidence.reach, GO_REACH_UNREACHABLE, "its evidence");
+		ASSERT_EQ(g->members[0].evidence.addr, 0xc000100000 + a, "the object");
+	}
+	g = group_of(d, GO_GROUP_STUCK, 11);
+	if (ASSERT_TRUE(g, "a lock that does not move: stuck"))
+		ASSERT_EQ(g->members[0].evidence.reach, GO_REACH_NO_PROGRESS, "its evidence");
 	ASSERT_FALSE(group_of(d, GO_GROUP_STUCK, 6), "reachable: not stuck");
 	ASSERT_FALSE(group_of(d, GO_GROUP_STUCK, 7), "younger than stuck_after");
 	ASSERT_FALSE(group_of(d, GO_GROUP_STUCK, 8), "unknown: not stuck");
 	ASSERT_FALSE(group_of(d, GO_GROUP_STUCK, 9) || group_of(d, GO_GROUP_STUCK, 10),
 		     "IO wait and sleep never");
-	ASSERT_EQ(godetect__nr_groups(d), 1, "one group");
+	ASSERT_EQ(godetect__nr_groups(d), 2, "two groups");
 	/* a wait already there at tangle's first look needs a second, not stuck_after */
 	f.gp.first_ns = T0 + 17 * S;
 	f.seen[c].since_ns = f.gp.first_ns;

@@ -112,8 +112,7 @@ int cmd_run(int argc, char **argv)
 	err = opts__parse("run", argc, argv, &r.opts);
 	if (err)
 		return err > 0 ? 0 : 1;
-	if (r.opts.stuck_after_s == 0)
-		r.opts.stuck_after_s = 1;
+	r.opts.thread_stuck_after_s = 1;
 	log__set_verbose(r.opts.verbose);
 	if (r.opts.output && !(r.out = fopen(r.opts.output, "we"))) {
 		log_error(errno, "cannot open %s", r.opts.output);

@@ -37,7 +37,7 @@ static const char usage_text[] =
 	"      --no-goroutines      do not read the goroutines of Go programs (no Goroutines\n"
 	"                           view, no stuck goroutines)\n"
 	"      --stuck-after SECONDS  report stuck groups once their waits are this old\n"
-	"                           (default 0.1; run: 1)\n"
+	"                           (default: threads 0.1, run 1; goroutines 5)\n"
 	"      --ringbuf-mb MB      BPF ring buffer size, a power of two (default 16)\n"
 	"      --max-threads N      threads tracked in BPF maps (default 65536)\n"
 	"  -v, --verbose            say more; -vv adds libbpf's debug log\n"

@@ -20,7 +20,8 @@ struct opts {
 	bool follow_children;
 	size_t ringbuf_bytes;
 	unsigned int max_threads;
-	double stuck_after_s; /* report groups whose waits are at least this old */
+	double stuck_after_s; /* report groups whose waits are at least this old; 0: default */
+	double thread_stuck_after_s; /* the command's default for threads; 0: 0.1 s */
 	char **command; /* run: the command and its arguments (after --) */
 	bool stacks; /* stream: stacks of waits, captured as they begin, in wait records */
 	unsigned int stack_rate; /* stream: captured stacks unwound a second at most; 0: all */

@@ -214,6 +214,8 @@ int session__open(struct session *s, struct opts *o, const struct session_hooks 
 
 	if (o->stuck_after_s > 0)
 		dopts.min_wait_ns = (uint64_t)(o->stuck_after_s * 1e9);
+	else if (o->thread_stuck_after_s > 0)
+		dopts.min_wait_ns = (uint64_t)(o->thread_stuck_after_s * 1e9);
 	s->opts = o;
 	s->hooks = *h;
 	s->tick_ns = DETECT_TICK_NS;

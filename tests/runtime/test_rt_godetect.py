@@ -5,12 +5,38 @@ reported. Each fixture writes the goids it knows are stuck (truth.json); the
 goroutine groups tangle reports must hold exactly those.
 """
 
+import json
+import os
+import signal
+import subprocess
+import time
+
 import pytest
 
-from go_helpers import go_local_version
-from tangle_helpers import parse_output, run_tangle
+from go_helpers import GO_SRC, GoFixture, go_binary, go_local_version, require_go_fixture
+from tangle_helpers import LineReader, TangleStream, parse_output, require_tangle, run_tangle
 
 LOCAL = go_local_version()
+OLDEST = "go1.22.12"
+# pattern -> (the rule its stuck goroutines fall under, the evidence, extra arguments)
+PATTERNS = {
+    "early_return": ("stuck", "unreachable", ()),
+    "range_unclosed": ("stuck", "unreachable", ()),
+    "wg_missing_done": ("stuck", "unreachable", ()),
+    "cond_never_signalled": ("stuck", "unreachable", ()),
+    "testfatal": ("stuck", "unreachable", ("-test.run", "^TestTwoResults$",
+                                           "-test.timeout", "0")),
+    # global locks: reachable, but locked and untouched with their waiters parked
+    "abba": ("stuck", "no_progress", ()),
+    "rwmutex_recursive": ("stuck", "no_progress", ()),
+    "nil_chan": ("leaked", None, ()),
+    "select_forever": ("leaked", None, ()),
+    # nothing stuck: the load alone; idle worker pools the program still holds
+    "healthy": (None, None, ()),
+    "idle_pool": (None, None, ()),
+}
+STUCK_AFTER = 2  # for the matrix; the default (5 s) is tested on its own
+SETTLE = 4  # seconds watched after the expected set is there: nothing else may come
 
 
 def go_groups(pid, duration, *extra):
@@ -60,10 +86,183 @@ def test_text_report(go_fixture):
     assert "created by main." in text and "/tests/go/stuck/nil_chan/main.go:" in text, text
 
 
-def test_healthy_is_not_reported(go_fixture):
+class GroupLog:
+    """The goroutine groups of one pid in a live record stream: current (by id,
+    the latest revision) and every goid ever reported."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.current = {}
+        self.ever = set()
+        self.records = []
+
+    def update(self, recs):
+        for r in recs[len(self.records):]:
+            self.records.append(r)
+            if r.get("of") != "goroutines" or r.get("pids") != [self.pid]:
+                continue
+            if r["type"] == "stuck_group":
+                self.current[r["group_id"]] = r
+                self.ever |= {m["goid"] for m in r["members"]}
+            elif r["type"] == "stuck_group_resolved":
+                self.current.pop(r["group_id"], None)
+
+    def goids(self):
+        return {m["goid"] for g in self.current.values() for m in g["members"]}
+
+    def describe(self):
+        return describe(list(self.current.values())) + f"\never reported: {sorted(self.ever)}"
+
+
+def watch(stream, log, truth, deadline):
+    """Until the current groups hold exactly truth (or deadline), then SETTLE more
+    seconds; returns when truth was first complete (None if never)."""
+    found = None
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        log.update(stream.records)
+        if found is None and log.goids() == truth and truth:
+            found = time.monotonic()
+            end = found + SETTLE
+        if stream.proc.poll() is not None:
+            break
+        stream.out.wait_changed(len(stream.out.lines), 0.3)
+    log.update(stream.records)
+    return found
+
+
+def check_groups(pattern, log, truth, found):
+    rule, evidence, _ = PATTERNS[pattern]
+    assert log.ever <= truth, f"reported goroutines that are not stuck:\n{log.describe()}"
+    assert log.goids() == truth, f"expected goids {sorted(truth)}:\n{log.describe()}"
+    if not truth:
+        return
+    assert found is not None
+    for g in log.current.values():
+        assert g["kind"] == rule, log.describe()
+        for m in g["members"]:
+            assert m["stack"] and m["blocked_ns"] > 0, m
+            if rule == "stuck":
+                ev = m["evidence"]
+                assert ev["reach"] == evidence and ev["addr"].startswith("0x"), ev
+                assert ev["object"] in ("chan", "select", "sync.Mutex", "sync.RWMutex",
+                                        "sync.WaitGroup", "sync.Cond", "semaphore"), ev
+            else:
+                assert "evidence" not in m, m
+
+
+@pytest.mark.parametrize("toolchain", [LOCAL, OLDEST])
+@pytest.mark.parametrize("pattern", sorted(PATTERNS))
+def test_stuck_goids_started_after(go_fixture, pattern, toolchain):
+    """tangle started once the fixture is stuck: exactly its stuck goroutines."""
+    fx = go_fixture(f"stuck/{pattern}", toolchain, "plain", *PATTERNS[pattern][2])
+    truth = set(fx.truth["stuck_goids"])
+    stream = TangleStream(["-p", fx.pid, "--stuck-after", STUCK_AFTER])
+    try:
+        log = GroupLog(fx.pid)
+        found = watch(stream, log, truth, 30 if truth else 12)
+        check_groups(pattern, log, truth, found)
+    finally:
+        stream.stop()
+
+
+@pytest.mark.parametrize("toolchain", [LOCAL, OLDEST])
+@pytest.mark.parametrize("pattern", sorted(PATTERNS))
+def test_stuck_goids_started_before(pattern, toolchain):
+    """tangle running before the fixture starts (and leaks): the same."""
+    path = require_go_fixture(f"stuck/{pattern}", toolchain, "plain")
+    stream = TangleStream(["--stuck-after", STUCK_AFTER])
+    fx = None
+    try:
+        stream.wait_meta()
+        stream.wait_settled()
+        fx = GoFixture(path, *PATTERNS[pattern][2]).ready(timeout=60)
+        truth = set(fx.truth["stuck_goids"])
+        log = GroupLog(fx.pid)
+        found = watch(stream, log, truth, 30 if truth else 12)
+        check_groups(pattern, log, truth, found)
+    finally:
+        stream.stop()
+        if fx:
+            fx.cleanup()
+
+
+def test_default_stuck_after(go_fixture):
+    """Without --stuck-after: 5 s of no progress on a global lock before it is reported."""
+    fx = go_fixture("stuck/abba", LOCAL, "plain")
+    truth = set(fx.truth["stuck_goids"])
+    rc, groups, recs, err = go_groups(fx.pid, 4)
+    assert rc == 0 and not groups, f"reported before 5 s:\n{describe(groups)}"
+    rc, groups, recs, err = go_groups(fx.pid, 12)
+    assert rc == 2 and member_goids(groups, ("stuck",)) == truth, \
+        f"exit {rc}\n{describe(groups)}\n{err}"
+    for g in groups:
+        for m in g["members"]:
+            assert m["evidence"]["still_ns"] >= 5e9, m["evidence"]
+
+
+def test_healthy_service_for_a_minute(go_fixture):
+    """A healthy service (worker pool, HTTP server with keep-alive clients, tickers)
+    watched for a minute: not one goroutine reported."""
     fx = go_fixture("stuck/healthy", LOCAL, "plain")
-    rc, groups, recs, err = go_groups(fx.pid, 8)
+    rc, groups, recs, err = go_groups(fx.pid, 60)
     assert not groups and rc == 0, f"exit {rc}\n{describe(groups)}\n{err}"
+    assert fx.proc.poll() is None, "the service died"
+
+
+def test_run_go_test(tmp_path):
+    """`tangle run -- go test` on a test that hangs (t.Fatalf in a worker before
+    it sends on done): the stuck goroutines are on stderr within seconds, long
+    before the test timeout, with the test's own file and line."""
+    tangle = require_tangle()
+    env = dict(os.environ, GOFLAGS="-buildvcs=false", GOPROXY="off", GOWORK="off",
+               GOTOOLCHAIN="local")
+    argv = [str(tangle), "run", "--", go_binary(), "test", "-vet=off", "-count=1",
+            "-timeout=10m", "./stuck/testfatal", "-run", "^TestTwoResults$",
+            "-args", "-out", str(tmp_path)]
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=GO_SRC, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = LineReader(proc.stderr, "tangle-run-stderr")
+    out = LineReader(proc.stdout, "tangle-run-stdout")
+    truth_file = tmp_path / "truth.json"
+    goids, reported = None, set()
+    try:
+        deadline = start + 120  # the go build is part of it
+        while time.monotonic() < deadline and proc.poll() is None:
+            text = err.text(limit=100000)
+            if goids is None and truth_file.exists():
+                goids = set(json.loads(truth_file.read_text())["stuck_goids"])
+            reported = {int(x) for line in text.splitlines() if ": goids " in line
+                        for x in line.split(": goids ", 1)[1].split(", ")}
+            if goids and reported >= goids:
+                break
+            err.wait_changed(len(err.lines), 0.5)
+        took = time.monotonic() - start
+        text = err.text(limit=100000)
+        assert goids, f"the test never got stuck:\n{text}\n{out.text()}"
+        assert reported == goids, f"expected goids {sorted(goids)}, took {took:.0f}s:\n{text}"
+        assert "/tests/go/stuck/testfatal/fatal_test.go:" in text, text
+        assert "testing.(*T).Run" in text, text
+        assert proc.poll() is None, "go test ended: it should hang until the 10 min timeout"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        test_pid = None
+        try:
+            test_pid = json.loads(truth_file.read_text())["pid"]
+        except (OSError, ValueError, KeyError):
+            pass
+        if test_pid:
+            try:
+                os.kill(test_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def test_no_goroutines_flag(go_fixture):

@@ -106,8 +106,8 @@ static void open_goroutines(struct session *s, const struct opts *o)
 	}
 	if (o->stuck_after_s > 0)
 		go.stuck_after_ns = (uint64_t)(o->stuck_after_s * 1e9);
-	s->goevidence = goevidence__new(PROC, go.stuck_after_ns ? go.stuck_after_ns
-								 : GO_STUCK_AFTER_NS);
+	s->goevidence =
+		goevidence__new(PROC, go.stuck_after_ns ? go.stuck_after_ns : GO_STUCK_AFTER_NS);
 	if (s->goevidence)
 		go.reach = go_reach;
 	else

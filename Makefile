@@ -302,7 +302,7 @@ valgrind: unit $(APP)
 		./$(APP) stream --json -d 2 > /dev/null && echo "  valgrind ./$(APP) stream -d 2: clean"
 
 # Benchmarks print figures measured side by side; they do not pass or fail on timing.
-bench: $(APP) fixtures
+bench: $(APP) fixtures goreach
 	$(Q)$(PYTHON) bench/latency.py
 	$(Q)$(PYTHON) bench/overhead.py
 	$(Q)TANGLE=$(CURDIR)/$(APP) GO=$(GO) $(PYTHON) bench/goroutines.py

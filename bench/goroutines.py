@@ -13,6 +13,11 @@ the same process:
   table   `tangle goroutines PID --no-stacks`: states, wait reasons, labels,
           objects waited on
   full    the same with every stack walked
+  mark    the evidence behind stuck-goroutine reports (src/goevidence.c):
+          what the blocked goroutines wait on, then one mark of the process's
+          memory from its live roots (tests/goreach/goreach_driver, the same
+          goobj and goreach code tangle runs), CPU of the mark; tangle runs it
+          only while some goroutine is old enough to be a stuck candidate
   pprof   the program's own pprof.Lookup("goroutine").WriteTo(w, 2), timed
           inside the program: the world is stopped all along, so this is also
           how long every goroutine of the target is paused
@@ -27,7 +32,8 @@ tangle process's after its snapshots, before it prints.
 
 Prints a Markdown table and one line per count on stderr. tangle pauses
 nothing: it only reads memory with process_vm_readv. Figures, not pass/fail.
-Env: TANGLE (binary, default ./tangle), GO (default go).
+Env: TANGLE (binary, default ./tangle), GO (default go), GOREACH_DRIVER (default
+.output/goreach/goreach_driver: `make goreach`).
 """
 
 import argparse
@@ -43,6 +49,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 TANGLE = os.environ.get("TANGLE", str(REPO / "tangle"))
 GO = os.environ.get("GO", "go")
+DRIVER = os.environ.get("GOREACH_DRIVER", str(REPO / ".output/goreach/goreach_driver"))
+MARK_RE = re.compile(r"^cost\trun=\d+ .*objects_scanned=(\d+) .*cpu_us=(\d+) ", re.M)
 SNAP_RE = re.compile(r"snapshot=(\d+) wall_ns=(\d+) cpu_ns=(\d+) goroutines=(\d+) .*"
                      r"stacks_reused=(\d+)")
 RSS_RE = re.compile(r"maxrss_kb=(\d+)")
@@ -70,6 +78,16 @@ def tangle_run(pid, stacks, repeat):
     return cpu_ms[0], cpu_ms[1:], snaps[-1][3], snaps[-1][4], int(rss.group(1)) / 1024
 
 
+def mark_run(pid):
+    """One mark phase: (CPU ms, heap objects scanned)."""
+    res = subprocess.run([DRIVER, str(pid)], check=True, capture_output=True, text=True,
+                         timeout=300)
+    m = MARK_RE.search(res.stdout)
+    if not m:
+        raise RuntimeError(f"unexpected output from {DRIVER}: {res.stdout[:500]!r}")
+    return int(m.group(2)) / 1e3, int(m.group(1))
+
+
 def pprof_run(proc):
     proc.send_signal(signal.SIGUSR1)
     line = proc.stdout.readline()
@@ -92,15 +110,16 @@ def main():
         binary = build(tmp)
         print("| goroutines | table cold CPU ms | table warm CPU ms | full cold CPU ms "
               "| full warm CPU ms | stacks not re-read (warm) | tangle peak RSS MiB "
-              "| pprof debug=2 ms (world stopped) |")
-        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+              "| mark CPU ms (objects) | pprof debug=2 ms (world stopped) |")
+        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for n in counts:
             proc = subprocess.Popen([str(binary), "-n", str(n)], stdout=subprocess.PIPE,
                                     text=True)
             try:
                 if proc.stdout.readline().strip() != "ready":
                     raise RuntimeError("gomany did not start")
-                fig = {k: [] for k in ("tc", "tw", "fc", "fw", "reused", "rss", "pprof")}
+                fig = {k: [] for k in ("tc", "tw", "fc", "fw", "reused", "rss", "mark",
+                                       "objects", "pprof")}
                 seen = 0
                 for _ in range(args.rounds):
                     cold, warm, seen, _, _ = tangle_run(proc.pid, False, args.repeat)
@@ -111,13 +130,18 @@ def main():
                     fig["fw"].extend(warm)
                     fig["reused"].append(reused)
                     fig["rss"].append(rss)
+                    mark, objects = mark_run(proc.pid)
+                    fig["mark"].append(mark)
+                    fig["objects"].append(objects)
                     fig["pprof"].append(pprof_run(proc))
                 print(f"| {seen} | {med(fig['tc']):.1f} | {med(fig['tw']):.1f} "
                       f"| {med(fig['fc']):.1f} | {med(fig['fw']):.1f} "
                       f"| {min(fig['reused'])} | {max(fig['rss']):.0f} "
+                      f"| {med(fig['mark']):.1f} ({max(fig['objects'])}) "
                       f"| {med(fig['pprof']):.1f} |", flush=True)
                 print(f"goroutines {seen}: tangle snapshot with stacks {med(fig['fw']):.1f} ms "
-                      f"CPU warm, {med(fig['fc']):.1f} ms cold, with no pause; pprof "
+                      f"CPU warm, {med(fig['fc']):.1f} ms cold, mark {med(fig['mark']):.1f} ms, "
+                      f"with no pause; pprof "
                       f"{med(fig['pprof']):.1f} ms with the world stopped", file=sys.stderr)
             finally:
                 proc.kill()

@@ -88,6 +88,7 @@ struct group_row {
 	size_t nr_members;
 	char chain[1024]; /* "1234 (worker) --mutex 0x...(a)--> 1235 (worker) --...--> 1234" */
 	char members[512];
+	char evidence[128]; /* goroutines judged stuck: what they wait on, and why it is stuck */
 };
 
 #define SNAP_GO_FRAMES 32 /* stack lines kept per goroutine row */

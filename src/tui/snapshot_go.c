@@ -498,6 +498,7 @@ static int stuck_row(struct go_fill *c, const struct go_group *gg, uint64_t now)
 {
 	struct snapshot *s = c->s;
 	struct group_row *rows = realloc(s->groups, (s->nr_groups + 1) * sizeof(*rows));
+	const struct go_evidence *ev;
 	const struct goroutine *g;
 	struct group_row *r;
 	char where[SNAP_PLACE_LEN];
@@ -521,6 +522,12 @@ static int stuck_row(struct go_fill *c, const struct go_group *gg, uint64_t now)
 	site_text(where, sizeof(where), site_of(c, g, &key), g, c);
 	fmt(r->chain, sizeof(r->chain), "pid %u (%s): %zu goroutine%s [%s] at %s", c->gp->pid,
 	    c->comm, gg->count, gg->count == 1 ? "" : "s", gg->reason, where);
+	ev = &gg->members[0].evidence;
+	if (gg->kind == GO_GROUP_STUCK && ev->object)
+		fmt(r->evidence, sizeof(r->evidence), "waits on %s 0x%" PRIx64 ": %s", ev->object,
+		    ev->addr,
+		    ev->reach == GO_REACH_NO_PROGRESS ? "held and untouched, its waiters parked" :
+							"no live goroutine or global can reach it");
 	for (size_t i = 0; i < gg->count && i < GODETECT_MAX_MEMBERS; i++) {
 		if (used + 24 >= sizeof(r->members)) {
 			fmt(r->members + used, sizeof(r->members) - used, " ...");

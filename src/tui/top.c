@@ -813,7 +813,11 @@ static void draw_detail(struct top *t, int y, int h)
 				g->id, go_group_kind_name(g->go_kind));
 			put_text(y + 2, 3, COLS - 4, g->chain, false, tone(t, TONE_NORMAL));
 			put_text(y + 3, 3, COLS - 4, g->members, false, tone(t, TONE_NORMAL));
-			put_fmt(y + 4, 3, tone(t, TONE_DIM), "(view 5 shows their stacks)");
+			if (g->evidence[0])
+				put_text(y + 4, 3, COLS - 4, g->evidence, false,
+					 tone(t, TONE_NORMAL));
+			put_fmt(y + 4 + !!g->evidence[0], 3, tone(t, TONE_DIM),
+				"(view 5 shows their stacks)");
 			break;
 		}
 		put_fmt(y + 1, 1, tone(t, TONE_STUCK), "group G%" PRIu64 ": %s, %zu threads: %s",

@@ -360,6 +360,24 @@ def lock_errors(where, on):
     return errs
 
 
+GO_OBJECTS = ("chan", "select", "sync.Mutex", "sync.RWMutex", "sync.WaitGroup", "sync.Cond",
+              "semaphore")
+
+
+def evidence_errors(where, kind, ev):
+    """A stuck goroutine's evidence (docs/SCHEMA.md): only in stuck groups."""
+    if kind != "stuck":
+        return [] if ev is None else [f"{where}: in a {kind} group"]
+    if not isinstance(ev, dict) or ev.get("reach") not in ("unreachable", "no_progress"):
+        return [f"{where}: {ev!r}"]
+    errs = []
+    if ev.get("object") not in GO_OBJECTS or not is_hex(ev.get("addr")):
+        errs.append(f"{where}: object and addr: {ev!r}")
+    if (ev["reach"] == "no_progress") != is_uint(ev.get("still_ns")):
+        errs.append(f"{where}: still_ns goes with no_progress: {ev!r}")
+    return errs
+
+
 def schema_errors(rec):
     """List of schema violations of one parsed record (empty when valid)."""
     errs = []
@@ -386,6 +404,9 @@ def schema_errors(rec):
                 elif t == "stuck_group" and not (is_uint(m.get("blocked_ns"))
                                                  and isinstance(m.get("stack"), list)):
                     errs.append(f"{t}: members[{i}] without blocked_ns and stack: {m!r}")
+                elif t == "stuck_group":
+                    errs += evidence_errors(f"{t}: members[{i}].evidence", rec["kind"],
+                                            m.get("evidence"))
         else:
             for i, m in enumerate(members):
                 on = m.get("waits_on") if isinstance(m, dict) else None

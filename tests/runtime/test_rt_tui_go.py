@@ -212,3 +212,32 @@ def test_unreadable_process_says_why(top, go_fixture):
     row = go_rows(t, fx.pid, lambda rows: rows[0])
     assert row["STATE"] == "unreadable", t.capture()
     assert "cannot read goroutines: " in row["WHERE"] and "DWARF" in row["WHERE"], t.capture()
+
+
+def test_stuck_goroutines_in_stuck_view(top, go_fixture):
+    """The AB-BA fixture: its three goroutines in the Stuck view as stuck groups,
+    the detail pane naming the lock and why it is stuck."""
+    fx = go_fixture("stuck/abba", LOCAL, "plain")
+    truth = set(fx.truth["stuck_goids"])
+    t = top("-p", fx.pid, "--stuck-after", "2", width=WIDTH, height=HEIGHT)
+    t.wait_started()
+    t.keys("4")
+
+    def stuck_rows(scr):
+        if scr.view != "stuck":
+            return None
+        rows = [r for r in scr.rows("stuck") if r["KIND"] == "stuck"]
+        return (scr, rows) if sum(int(r["N"]) for r in rows) == len(truth) else None
+
+    scr, rows = t.wait(stuck_rows, timeout=30, what=f"stuck groups of goroutines {truth}")
+    assert all(f"pid {fx.pid}" in r["WAIT-FOR CHAIN"] and "[sync.Mutex.Lock]" in
+               r["WAIT-FOR CHAIN"] for r in rows), scr
+    assert "main.transfer" in " ".join(r["WAIT-FOR CHAIN"] for r in rows), scr
+    t.keys("Enter")
+    scr = t.wait(lambda s: s if s.detail() and any("waits on sync.Mutex 0x" in ln
+                                                   for ln in s.detail()) else None,
+                 what="the evidence in the detail pane")
+    detail = "\n".join(scr.detail())
+    assert "held and untouched, its waiters parked" in detail, scr
+    goids = {int(x) for x in re.findall(r"\bg(\d+)\b", detail)}
+    assert goids and goids <= truth, f"members {goids} not among {truth}\n{scr}"

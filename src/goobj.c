@@ -16,6 +16,7 @@
 #include "gobin.h"
 #include "golayout.h"
 #include "goobj.h"
+#include "memword.h"
 #include "vmread.h"
 
 #define STACK_PROBE 2048 /* bytes above sched.sp searched for the sudog of a sync wait */
@@ -156,22 +157,6 @@ const char *go_obj_kind_name(enum go_obj_kind k)
 	};
 
 	return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "?";
-}
-
-static uint64_t u64_at(const uint8_t *b, uint32_t off)
-{
-	uint64_t v;
-
-	memcpy(&v, b + off, sizeof(v));
-	return v;
-}
-
-static uint32_t u32_at(const uint8_t *b, uint32_t off)
-{
-	uint32_t v;
-
-	memcpy(&v, b + off, sizeof(v));
-	return v;
 }
 
 static bool plausible_ptr(uint64_t v)

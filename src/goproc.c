@@ -27,6 +27,7 @@
 #include "goproc.h"
 #include "hmap.h"
 #include "log.h"
+#include "memword.h"
 #include "radix.h"
 #include "vmread.h"
 
@@ -555,22 +556,6 @@ struct pass {
 	size_t nr_st, nr_ob; /* in the lists */
 	size_t bad_sched, parked, reused;
 };
-
-static uint64_t u64_at(const uint8_t *b, uint32_t off)
-{
-	uint64_t v;
-
-	memcpy(&v, b + off, sizeof(v));
-	return v;
-}
-
-static uint32_t u32_at(const uint8_t *b, uint32_t off)
-{
-	uint32_t v;
-
-	memcpy(&v, b + off, sizeof(v));
-	return v;
-}
 
 /*
  * Fault in the pages of a buffer about to be filled, in one system call

@@ -11,6 +11,7 @@
 #include <string.h>
 #include "goreach_funcs.h"
 #include "hmap.h"
+#include "memword.h"
 #include "vmread.h"
 
 #define FUNC_HDR 44
@@ -60,22 +61,6 @@ static int rd(struct goreach_funcs *s, uint64_t addr, void *buf, size_t len)
 	s->bytes += len;
 	s->reads++;
 	return vmread__one(s->pid, addr, buf, len);
-}
-
-static uint64_t u64_at(const uint8_t *b, size_t off)
-{
-	uint64_t v;
-
-	memcpy(&v, b + off, sizeof(v));
-	return v;
-}
-
-static uint32_t u32_at(const uint8_t *b, size_t off)
-{
-	uint32_t v;
-
-	memcpy(&v, b + off, sizeof(v));
-	return v;
 }
 
 struct goreach_funcs *goreach_funcs__new(uint32_t pid, const struct go_obj_layout *l,

@@ -14,6 +14,7 @@
 #include "goreach.h"
 #include "goreach_funcs.h"
 #include "hmap.h"
+#include "memword.h"
 #include "vmread.h"
 
 #define DEF_MAX_BYTES (64ull << 20)
@@ -166,14 +167,6 @@ struct goreach {
 	bool stop; /* budget exhausted or fatal error */
 	int err;
 };
-
-static inline uint64_t u64_at(const uint8_t *b, size_t off)
-{
-	uint64_t v;
-
-	memcpy(&v, b + off, sizeof(v));
-	return v;
-}
 
 static inline bool in_region(const struct region *g, uint64_t a)
 {

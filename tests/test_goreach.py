@@ -44,8 +44,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "runtime"))
 
-from go_helpers import (GO_SRC, GoFixture, go_fixtures_dir, go_toolchains,  # noqa: E402
-                        version_tuple)
+from go_helpers import (GO_SRC, STUCK_ARGS, GoFixture, go_fixtures_dir,  # noqa: E402
+                        go_toolchains, version_tuple)
 
 GOREACH_DIR = Path(os.environ.get("TANGLE_GOREACH_DIR") or REPO / ".output" / "goreach")
 DRIVER = GOREACH_DIR / "goreach_driver"
@@ -55,7 +55,6 @@ TIMEOUT = 120
 
 # pattern -> the roles truth.json lists as stuck
 PATTERNS = sorted(p.name for p in (GO_SRC / "stuck").iterdir() if p.is_dir())
-ARGS = {"testfatal": ["-test.run", "^TestTwoResults$", "-test.timeout", "0"]}
 # deadlocks over global locks: their objects stay reachable from data/bss
 GLOBAL_LOCKS = {"abba", "rwmutex_recursive"}
 # the load of every pattern (internal/load): never stuck
@@ -131,7 +130,7 @@ def run_fixture():
     def start(pattern, version):
         path = go_fixtures_dir() / "stuck" / pattern / f"{version}-plain"
         require(path, f"stuck fixture {pattern} for {version}")
-        fx = GoFixture(path, *ARGS.get(pattern, []))
+        fx = GoFixture(path, *STUCK_ARGS.get(pattern, ()))
         started.append(fx)
         fx.ready(timeout=60)
         return fx

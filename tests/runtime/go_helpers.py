@@ -39,6 +39,8 @@ from tangle_helpers import REPO, LineReader
 GO_SRC = (REPO / "tests" / "go").resolve()
 VARIANTS = ("plain", "stripped", "cgo", "cgo-stripped")
 READY_TIMEOUT = 60.0
+# what a stuck pattern needs on its command line besides -out (a test binary: which test)
+STUCK_ARGS = {"testfatal": ("-test.run", "^TestTwoResults$", "-test.timeout", "0")}
 
 # --------------------------------------------------------------------------
 # Go's name printing and quoting

@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from go_helpers import GO_SRC, GoFixture, go_binary, go_local_version, require_go_fixture
+from go_helpers import (GO_SRC, STUCK_ARGS, GoFixture, go_binary, go_local_version,
+                        require_go_fixture)
 from tangle_helpers import LineReader, TangleStream, parse_output, require_tangle, run_tangle
 
 LOCAL = go_local_version()
@@ -24,8 +25,7 @@ PATTERNS = {
     "range_unclosed": ("stuck", "unreachable", ()),
     "wg_missing_done": ("stuck", "unreachable", ()),
     "cond_never_signalled": ("stuck", "unreachable", ()),
-    "testfatal": ("stuck", "unreachable", ("-test.run", "^TestTwoResults$",
-                                           "-test.timeout", "0")),
+    "testfatal": ("stuck", "unreachable", STUCK_ARGS["testfatal"]),
     # global locks: reachable, but locked and untouched with their waiters parked
     "abba": ("stuck", "no_progress", ()),
     "rwmutex_recursive": ("stuck", "no_progress", ()),

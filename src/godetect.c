@@ -446,7 +446,8 @@ static int apply(struct godetect *d, const struct go_process *gp, struct draft *
 
 		if (!dr->count)
 			continue;
-		qsort(dr->members, dr->nr_members, sizeof(*dr->members), cmp_member);
+		if (dr->nr_members > 1)
+			qsort(dr->members, dr->nr_members, sizeof(*dr->members), cmp_member);
 		for (size_t i = 0; i < d->nr_groups && !g; i++)
 			if (d->groups[i].key == dr->key && d->groups[i].pid == gp->pid)
 				g = &d->groups[i];

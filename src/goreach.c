@@ -479,7 +479,8 @@ static int setup_run(struct goreach *r, const struct gosnap *s, const struct go_
 			    r, (struct sjob){ s->g[i].g, s->g[i].goid, (uint32_t)i + 1, 0 }))
 			return -ENOMEM;
 	}
-	qsort(r->stacks, r->nstacks, sizeof(*r->stacks), stackref_cmp);
+	if (r->nstacks > 1)
+		qsort(r->stacks, r->nstacks, sizeof(*r->stacks), stackref_cmp);
 	/* only worth looking for pointers into stacks if an object lives on one */
 	for (size_t k = 0; k < n; k++)
 		for (uint32_t j = 0; j < waits[k].nr_objs; j++)

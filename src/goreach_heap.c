@@ -539,7 +539,8 @@ static size_t plan_batch(struct goreach *r, struct batch *b)
 		b->p[b->n].w = r->work[--r->nwork];
 		data += b->p[b->n++].w.len;
 	}
-	qsort(b->p, b->n, sizeof(*b->p), pending_cmp);
+	if (b->n > 1)
+		qsort(b->p, b->n, sizeof(*b->p), pending_cmp);
 	for (size_t i = 0; i < b->n; i++) {
 		struct pending *p = &b->p[i];
 		struct vmread_req *q = last >= 0 ? &b->reqs[last] : NULL;

@@ -285,7 +285,8 @@ static void walk_frames(struct goreach *r, const struct walkbuf *wb, uint64_t pc
 	uint64_t rest;
 	size_t n = collect_frames(r, wb, pc, sp, &rest);
 
-	qsort(r->sobjs, r->nsobjs, sizeof(*r->sobjs), sobj_cmp);
+	if (r->nsobjs > 1)
+		qsort(r->sobjs, r->nsobjs, sizeof(*r->sobjs), sobj_cmp);
 	r->nsq = 0;
 	r->cur_wb = wb;
 	for (size_t k = 0; k < n; k++) {

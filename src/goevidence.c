@@ -16,9 +16,23 @@
 /* One goroutine's wait across batches. */
 struct hist {
 	uint64_t obj; /* what it waited on last time */
+	const char *name; /* what obj is, as object_name() puts it */
+	uint64_t pc, sp; /* where it parked */
+	int64_t waitsince; /* the runtime's, 0 until a GC sets it (and again once it wakes) */
 	uint64_t seen_ts; /* the batch that last saw it waiting */
 	unsigned int streak; /* runs in a row that found obj unreachable */
 };
+
+/*
+ * Whether g is still in the wait h recorded: the same object, parked at the
+ * same place, and no wake-up in between (a goroutine that wakes has its
+ * waitsince cleared; the next GC sets a new one).
+ */
+static bool same_wait(const struct hist *h, const struct goroutine *g, uint64_t obj)
+{
+	return h->obj == obj && h->pc == g->sched_pc && h->sp == g->sched_sp &&
+	       (!h->waitsince || h->waitsince == g->waitsince);
+}
 
 /* One lock's readings: unchanged since since_ns. */
 struct lock_obs {
@@ -229,6 +243,26 @@ static void watch_locks(struct ev_proc *p, uint64_t ts)
 	}
 }
 
+static const char *object_name(const struct go_wait *w)
+{
+	switch (w->kind) {
+	case GO_KIND_CHAN:
+		return w->nr_objs > 1 ? "select" : "chan";
+	case GO_KIND_MUTEX:
+		return "sync.Mutex";
+	case GO_KIND_RWMUTEX:
+		return "sync.RWMutex";
+	case GO_KIND_WAITGROUP:
+		return "sync.WaitGroup";
+	case GO_KIND_COND:
+		return "sync.Cond";
+	case GO_KIND_SEMA:
+		return "semaphore";
+	default:
+		return NULL;
+	}
+}
+
 /* What the goroutines of gp's latest snapshot wait on, judged once per snapshot. */
 static void batch(struct goevidence *e, struct ev_proc *p, const struct go_process *gp)
 {
@@ -251,7 +285,8 @@ static void batch(struct goevidence *e, struct ev_proc *p, const struct go_proce
 	}
 	for (size_t k = 0; k < p->n; k++) {
 		const struct go_wait *w = &p->waits[k];
-		uint64_t goid = gp->snap.g[w->index].goid, obj = w->nr_objs ? w->objs[0] : 0;
+		const struct goroutine *g = &gp->snap.g[w->index];
+		uint64_t goid = g->goid, obj = w->nr_objs ? w->objs[0] : 0;
 		struct hist *h = hmap__get(p->hist, goid);
 
 		if (hmap__set(p->now, goid, (void *)(uintptr_t)(k + 1)))
@@ -263,16 +298,32 @@ static void batch(struct goevidence *e, struct ev_proc *p, const struct go_proce
 				goto out;
 			}
 		}
+		if (!obj && h->streak >= 2)
+			continue; /* its object not found this time (moved while read?): what we knew stands */
 		if (h->obj != obj) {
 			struct lock_obs *l = hmap__get(p->locks, h->obj);
 
 			if (l) /* it left that lock: the lock moved */
 				l->since_ns = ts;
-			h->streak = 0;
 		}
+		if (!same_wait(h, g, obj))
+			h->streak = 0;
 		h->obj = obj;
-		if (p->ran)
-			h->streak = p->res[k].verdict == GOREACH_UNREACHABLE ? h->streak + 1 : 0;
+		h->name = object_name(w);
+		h->pc = g->sched_pc;
+		h->sp = g->sched_sp;
+		h->waitsince = g->waitsince;
+		/*
+		 * What nothing live reaches stays so: once two runs agree, a later
+		 * "reachable" for the same wait is the mark's imprecision (a running
+		 * goroutine's stack scanned whole, stale words included), not a way
+		 * out; only the wait ending starts the count again. Before two
+		 * runs agree, any other verdict does.
+		 */
+		if (p->ran && p->res[k].verdict == GOREACH_UNREACHABLE)
+			h->streak++;
+		else if (p->ran && h->streak < 2)
+			h->streak = 0;
 		/* seen_ts is set after watch_locks: it tells the goroutines that left */
 	}
 	watch_locks(p, ts);
@@ -286,26 +337,6 @@ static void batch(struct goevidence *e, struct ev_proc *p, const struct go_proce
 	prune(p->locks, ts, offsetof(struct lock_obs, seen_ts));
 out:
 	e->st.cpu_ns += cpu_now() - cpu;
-}
-
-static const char *object_name(const struct go_wait *w)
-{
-	switch (w->kind) {
-	case GO_KIND_CHAN:
-		return w->nr_objs > 1 ? "select" : "chan";
-	case GO_KIND_MUTEX:
-		return "sync.Mutex";
-	case GO_KIND_RWMUTEX:
-		return "sync.RWMutex";
-	case GO_KIND_WAITGROUP:
-		return "sync.WaitGroup";
-	case GO_KIND_COND:
-		return "sync.Cond";
-	case GO_KIND_SEMA:
-		return "semaphore";
-	default:
-		return NULL;
-	}
 }
 
 /* Locked, by a writer or by readers. */
@@ -329,15 +360,18 @@ enum go_reach goevidence__judge(struct goevidence *e, const struct go_process *g
 		return GO_REACH_UNKNOWN;
 	if (p->batch_ts != gp->snap.ts_ns)
 		batch(e, p, gp);
+	h = hmap__get(p->hist, g->goid);
+	if (h && h->streak >= 2 && same_wait(h, g, h->obj)) {
+		ev->object = h->name;
+		ev->addr = h->obj;
+		return GO_REACH_UNREACHABLE;
+	}
 	k = p->now ? (uintptr_t)hmap__get(p->now, g->goid) : 0;
 	if (!k || !p->waits[k - 1].nr_objs)
 		return GO_REACH_UNKNOWN;
 	w = &p->waits[k - 1];
 	ev->object = object_name(w);
 	ev->addr = w->objs[0];
-	h = hmap__get(p->hist, g->goid);
-	if (h && h->streak >= 2)
-		return GO_REACH_UNREACHABLE;
 	l = is_lock(w->kind) ? hmap__get(p->locks, w->objs[0]) : NULL;
 	if (l && held(&l->first) && gp->snap.ts_ns - l->since_ns >= e->stuck_after_ns) {
 		ev->still_ns = gp->snap.ts_ns - l->since_ns;

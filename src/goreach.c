@@ -742,13 +742,21 @@ static bool ran_since(const struct goroutine *g, const struct ghdr *h)
 static long confirm(struct goreach *r, size_t n, const struct goreach_result *out)
 {
 	const struct go_obj_layout *l = r->l;
-	uint8_t *gbuf = malloc((n + 1) * (r->ghdr_len + SUDOG_READ));
-	struct vmread_req *reqs = calloc(2 * n + 1, sizeof(*reqs));
-	size_t *which = calloc(n + 1, sizeof(*which));
-	uint8_t *sbuf = gbuf + (n + 1) * r->ghdr_len;
-	size_t m = 0;
+	size_t c = 0, m = 0;
+	uint8_t *gbuf, *sbuf;
+	struct vmread_req *reqs;
+	size_t *which;
 	long moved = 0;
 
+	/* buffers for those to confirm only: usually few of many waits */
+	for (size_t k = 0; k < n; k++)
+		c += out[k].verdict == GOREACH_UNREACHABLE && !r->waits[k].never;
+	if (!c)
+		return 0;
+	gbuf = malloc(c * (r->ghdr_len + SUDOG_READ));
+	reqs = calloc(2 * c, sizeof(*reqs));
+	which = calloc(c, sizeof(*which));
+	sbuf = gbuf ? gbuf + c * r->ghdr_len : NULL;
 	if (!gbuf || !reqs || !which) {
 		moved = -1;
 		goto out;

@@ -145,16 +145,39 @@ def _versions():
     return have or [TOOLCHAINS[0]]
 
 
+ATTEMPTS = 3  # driver runs a stuck goroutine gets to be found unreachable in
+
+
 @pytest.mark.parametrize("version", _versions())
 @pytest.mark.parametrize("pattern", PATTERNS)
 def test_stuck_pattern(pattern, version, run_fixture):
+    """Every run: nothing healthy judged unreachable, the parked healthy ones
+    reachable. The stuck ones unreachable in one of ATTEMPTS driver runs: a
+    goroutine running while the mark reads it has its whole stack scanned
+    word by word, stale words below its frames included, and may keep a
+    stuck channel "reachable" for that run (the live detector marks again at
+    its next snapshot). Seen once in CI under ASan, from an HTTP goroutine of
+    the fixture's load."""
     fx = run_fixture(pattern, version)
+    for _ in range(ATTEMPTS):
+        waits, safety, missed = judge_run(pattern, fx)
+        assert not safety, "\n".join(safety) + "\n" + fx.describe()[:3000]
+        if not missed:
+            return
+    missed.append(diagnose(fx, [w for w in waits.values() if w.goid in fx.truth["stuck_goids"]]))
+    pytest.fail(f"in {ATTEMPTS} runs of the driver, the last:\n" + "\n".join(missed) + "\n"
+                + fx.describe()[:3000])
+
+
+def judge_run(pattern, fx):
+    """One driver run (RUNS marks) over fx: (waits, errors of what must hold
+    every time, stuck goroutines not found)."""
     t = fx.truth
     r = driver(fx.pid, "-n", RUNS)
     waits = r["waits"]
     roles = {g["goid"]: g["role"] for g in t["goroutines"]}
     stuck = set(t["stuck_goids"])
-    errs = []
+    errs, missed = [], []
     for c in r["costs"]:
         if "run" in c and c["incomplete"] != "0":
             errs.append(f"run {c['run']} incomplete: {c}")
@@ -169,7 +192,7 @@ def test_stuck_pattern(pattern, version, run_fixture):
             if w.verdict != "reachable" or w.root != "data/bss":
                 errs.append(f"{where}: a global lock, expected reachable from data/bss: {w}")
         elif w.verdict != "unreachable":
-            errs.append(f"{where}: {w.verdict} ({w.root}), expected unreachable: {w}")
+            missed.append(f"{where}: {w.verdict} ({w.root}), expected unreachable: {w}")
 
     # nothing healthy is unreachable: the load, main, idle pools, the HTTP server's goroutines
     for goid, w in waits.items():
@@ -186,9 +209,7 @@ def test_stuck_pattern(pattern, version, run_fixture):
         if role in ("main", "load_ticker", "idle_global", "idle_local") and w is not None \
                 and w.verdict != "reachable":
             errs.append(f"{role} (goroutine {goid}): {w}, expected reachable")
-    if errs:
-        errs.append(diagnose(fx, [w for g, w in waits.items() if g in stuck]))
-    assert not errs, "\n".join(errs) + "\n" + fx.describe()[:3000]
+    return waits, errs, missed
 
 
 def diagnose(fx, waits):

@@ -82,6 +82,14 @@ static void on_lost(struct session *s, uint64_t ts, int reason, uint64_t count, 
 		view_json__lost(st->w, ts, count, drop_reason_name(reason), total);
 }
 
+static void on_batch(struct session *s)
+{
+	struct stream *st = s->hooks.ctx;
+
+	if (!st->folded)
+		json__flush(st->w);
+}
+
 static bool on_tick(struct session *s)
 {
 	struct stream *st = s->hooks.ctx;
@@ -136,6 +144,7 @@ static int run(struct stream *st)
 		.on_group = on_group,
 		.on_go_group = on_go_group,
 		.on_lost = on_lost,
+		.on_batch = on_batch,
 		.on_tick = on_tick,
 	};
 	struct session *s = &st->session;
@@ -149,8 +158,10 @@ static int run(struct stream *st)
 		return err;
 	st->names = session__names(s);
 	log_debug("attached");
-	if (!st->folded)
+	if (!st->folded) {
 		write_meta(st->w, s->start_ns, &st->opts.filter);
+		json__flush(st->w);
+	}
 	err = session__run(s);
 	session__drain(s);
 	if (st->folded) {
@@ -176,6 +187,9 @@ static int run(struct stream *st)
 	now = now_ns();
 	view_json__futex_stats(st->w, now, s->model);
 	view_json__summary(st->w, now, cs->events, lost, now - s->start_ns);
+	json__flush(st->w);
+	log_debug("%llu events, %llu lost in %.1f s", (unsigned long long)cs->events,
+		  (unsigned long long)lost, (now - s->start_ns) / 1e9);
 	return err;
 }
 
@@ -198,12 +212,15 @@ int cmd_stream(int argc, char **argv)
 	}
 	/* a reader that goes away (| head) ends the stream instead of killing it */
 	signal(SIGPIPE, SIG_IGN);
+	/* records leave in batches (on_batch), not in one write() each */
+	setvbuf(out, NULL, _IOFBF, 64 << 10);
 	st.out = out;
 	st.w = json__new(out);
 	if (!st.w) {
 		log_error(errno, "json writer");
 		return 1;
 	}
+	json__batch_flushes(st.w);
 	if (st.opts.folded) {
 		st.folded = folded__new();
 		if (!st.folded) {

@@ -62,11 +62,21 @@ void json__kv_null(struct json_writer *w, const char *key);
 
 /*
  * Finishes the record: it must hold exactly one complete value (depth 0).
- * Writes it and '\n' with one fwrite() and flushes. Returns 0, -EINVAL for a
+ * Writes it and '\n' with one fwrite() and flushes (unless the writer was
+ * told json__batch_flushes()). Returns 0, -EINVAL for a
  * broken, unfinished or empty record (nothing is written), -ENOMEM if the
  * record could not be buffered, or the -errno of the failed write or flush
  * (e.g. -EPIPE). The writer is reset for the next record in every case.
  */
 int json__end_record(struct json_writer *w);
+
+/*
+ * From now on json__end_record() leaves the records in the FILE's buffer
+ * and the caller flushes them with json__flush(), e.g. once per batch of
+ * events: at a million records a second a write() each costs more than
+ * making them. Returns what fflush() did, as json__end_record() does.
+ */
+void json__batch_flushes(struct json_writer *w);
+int json__flush(struct json_writer *w);
 
 #endif /* TANGLE_JSON_H */

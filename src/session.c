@@ -401,6 +401,8 @@ static int on_ringbuf(struct loop *l, void *ctx)
 		log_error(-n, "reading the ring buffer");
 		return n;
 	}
+	if (s->hooks.on_batch)
+		s->hooks.on_batch(s);
 	return 0;
 }
 
@@ -417,6 +419,8 @@ static int on_tick(struct loop *l, void *ctx)
 		s->last_sync_ns = now;
 	}
 	session__detect(s);
+	if (s->hooks.on_batch)
+		s->hooks.on_batch(s);
 	if (s->hooks.on_tick && !s->hooks.on_tick(s))
 		loop__stop(l);
 	if (s->deadline_ns && now_ns() >= s->deadline_ns)
@@ -475,6 +479,8 @@ void session__drain(struct session *s)
 		return;
 	consumer__poll(s->consumer);
 	report_drops(s);
+	if (s->hooks.on_batch)
+		s->hooks.on_batch(s);
 }
 
 void session__close(struct session *s)

@@ -32,6 +32,8 @@ struct session_hooks {
 	void (*on_lost)(struct session *s, uint64_t ts, int reason, uint64_t count, uint64_t total);
 	/* once the loop exists, before it runs: add sources to s->loop */
 	void (*on_start)(struct session *s);
+	/* after each batch of events read from the ring buffer, and each tick */
+	void (*on_batch)(struct session *s);
 	/* after each tick; return false to stop */
 	bool (*on_tick)(struct session *s);
 	/* a signal other than SIGINT/SIGTERM/SIGHUP (e.g. SIGCHLD); return false to stop */

@@ -7,6 +7,7 @@
  * independent UTF-8 decoder and JSON string parser written below.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -825,6 +826,55 @@ TEST(closed_pipe_epipe)
 		goto cleanup;
 	ASSERT_EQ(write_one_record(w), -EPIPE, "first record");
 	ASSERT_EQ(write_one_record(w), -EPIPE, "second record");
+cleanup:
+	json__free(w);
+	if (f)
+		fclose(f);
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	signal(SIGPIPE, old);
+}
+
+/* json__batch_flushes(): records stay in the FILE's buffer until json__flush(). */
+TEST(batched_flushes)
+{
+	void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+	struct json_writer *w = NULL;
+	int fds[2] = { -1, -1 };
+	char buf[128];
+	FILE *f = NULL;
+	ssize_t n;
+
+	if (!ASSERT_OK(pipe(fds), "pipe"))
+		goto cleanup;
+	f = fdopen(fds[1], "w");
+	if (!ASSERT_TRUE(f, "fdopen"))
+		goto cleanup;
+	fds[1] = -1;
+	w = json__new(f);
+	if (!ASSERT_TRUE(w, "json__new"))
+		goto cleanup;
+	json__batch_flushes(w);
+	ASSERT_OK(write_one_record(w), "first record");
+	ASSERT_OK(write_one_record(w), "second record");
+	ASSERT_OK(fcntl(fds[0], F_SETFL, O_NONBLOCK), "O_NONBLOCK");
+	n = read(fds[0], buf, sizeof(buf));
+	ASSERT_TRUE(n < 0 && errno == EAGAIN, "nothing written before json__flush");
+	ASSERT_OK(json__flush(w), "json__flush");
+	n = read(fds[0], buf, sizeof(buf) - 1);
+	if (ASSERT_TRUE(n > 0, "written by json__flush")) {
+		buf[n] = 0;
+		ASSERT_STREQ(buf,
+			     "{\"type\":\"lost_events\",\"count\":3}\n"
+			     "{\"type\":\"lost_events\",\"count\":3}\n",
+			     "both records, once");
+	}
+	close(fds[0]);
+	fds[0] = -1;
+	ASSERT_OK(write_one_record(w), "buffered after the reader left");
+	ASSERT_EQ(json__flush(w), -EPIPE, "the flush reports the closed pipe");
 cleanup:
 	json__free(w);
 	if (f)

@@ -69,7 +69,7 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all bench test test-run demo-run test-unit test-runtime fixtures unit deps vmlinux demo format check-format \
+.PHONY: all bench bench-run bench-stacks test test-run demo-run test-unit test-runtime fixtures unit deps vmlinux demo format check-format \
 	clean valgrind
 all: $(APP)
 
@@ -301,11 +301,34 @@ valgrind: unit $(APP)
 		--suppressions=tests/valgrind.supp \
 		./$(APP) stream --json -d 2 > /dev/null && echo "  valgrind ./$(APP) stream -d 2: clean"
 
-# Benchmarks print figures measured side by side; they do not pass or fail on timing.
-bench: $(APP) fixtures goreach
-	$(Q)$(PYTHON) bench/latency.py
-	$(Q)$(PYTHON) bench/overhead.py
-	$(Q)TANGLE=$(CURDIR)/$(APP) GO=$(GO) $(PYTHON) bench/goroutines.py
+# Benchmarks print figures measured side by side; they do not pass or fail on
+# timing. `make bench` runs every workload alone and under each observer
+# (tangle, bpftrace...), rounds interleaved, into one CSV, and renders
+# docs/BENCHMARKS.md, docs/benchmarks.csv and the plots from it. Debian's
+# python3 runs them: the plots need its python3-matplotlib.
+BENCH_PYTHON ?= /usr/bin/python3
+BENCH_CSV := $(OUTPUT)/bench.csv
+BENCH_ENV = TANGLE=$(CURDIR)/$(APP) TANGLE_FIXTURES=$(CURDIR)/$(OUTPUT)/fixtures GO=$(GO) \
+	GOREACH_DRIVER=$(CURDIR)/$(GOREACH_DIR)/goreach_driver \
+	TANGLE_GO_FIXTURES=$(CURDIR)/$(GO_FIXTURE_DIR)
+bench:
+	$(Q)scripts/deps.sh --bench
+	$(Q)$(MAKE) --no-print-directory bench-run
+
+bench-run: $(APP) fixtures gofixtures goreach
+	$(Q)rm -f $(BENCH_CSV)
+	$(Q)$(BENCH_ENV) $(BENCH_PYTHON) bench/native.py --csv $(BENCH_CSV)
+	$(Q)$(BENCH_ENV) $(BENCH_PYTHON) bench/go.py --csv $(BENCH_CSV)
+	$(Q)$(BENCH_ENV) $(BENCH_PYTHON) bench/goroutines.py --csv $(BENCH_CSV)
+	$(Q)$(BENCH_ENV) $(BENCH_PYTHON) bench/pipeline.py --csv $(BENCH_CSV)
+	$(Q)$(BENCH_ENV) $(BENCH_PYTHON) bench/latency.py --csv $(BENCH_CSV)
+	$(Q)$(BENCH_ENV) $(BENCH_PYTHON) bench/latency_go.py --csv $(BENCH_CSV)
+	$(Q)cp $(BENCH_CSV) docs/benchmarks.csv
+	$(Q)$(BENCH_PYTHON) bench/report.py docs/benchmarks.csv --out docs/BENCHMARKS.md
+
+# What stacks of waits cost (BPF time per capture, unwinding), in more detail.
+bench-stacks: $(APP) fixtures
+	$(Q)$(BENCH_ENV) $(BENCH_PYTHON) bench/overhead.py
 
 deps:
 	$(Q)scripts/deps.sh

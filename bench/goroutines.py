@@ -4,6 +4,7 @@
 Run as root from the repository root after `make`:
 
     sudo python3 bench/goroutines.py [--counts 1000,10000,100000] [--rounds 3] [--repeat 5]
+                                     [--csv PATH]
 
 For each goroutine count, bench/workloads/gomany parks that many goroutines at
 four sites (channel receive, sync.Mutex, select, a 9-deep recursion) and runs
@@ -30,7 +31,12 @@ ones (goroutines that have not run since are not read again). Symbolization
 and printing are not part of a snapshot and are not counted. Peak RSS is the
 tangle process's after its snapshots, before it prints.
 
-Prints a Markdown table and one line per count on stderr. tangle pauses
+Prints a Markdown table and one line per count on stderr. With --csv PATH,
+also appends every measurement to PATH in bench/benchlib.py's format (section
+"snapshot", workload "goroutines_N"): mode "tangle_goroutines" with
+table_cold_ms, table_warm_ms, full_cold_ms, full_warm_ms (one row per
+snapshot), rss_mib and mark_ms (one per round); mode "pprof_debug2" with
+stw_ms (one per round). bench/report.py takes the medians. tangle pauses
 nothing: it only reads memory with process_vm_readv. Figures, not pass/fail.
 Env: TANGLE (binary, default ./tangle), GO (default go), GOREACH_DRIVER (default
 .output/goreach/goreach_driver: `make goreach`).
@@ -39,12 +45,15 @@ Env: TANGLE (binary, default ./tangle), GO (default go), GOREACH_DRIVER (default
 import argparse
 import os
 import re
+import shlex
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import benchlib
 
 REPO = Path(__file__).resolve().parents[1]
 TANGLE = os.environ.get("TANGLE", str(REPO / "tangle"))
@@ -58,17 +67,21 @@ RSS_RE = re.compile(r"maxrss_kb=(\d+)")
 
 def build(workdir):
     out = Path(workdir) / "gomany"
+    env = dict(os.environ, GOFLAGS="-buildvcs=false", GOPROXY="off", GOWORK="off")
     subprocess.run([GO, "build", "-o", str(out), "."], cwd=REPO / "bench/workloads/gomany",
-                   check=True)
+                   check=True, env=env)
     return out
+
+
+def tangle_cmd(pid, stacks, repeat):
+    cmd = [TANGLE, "goroutines", str(pid), "--repeat", str(repeat), "-o", os.devnull]
+    return cmd if stacks else cmd + ["--no-stacks"]
 
 
 def tangle_run(pid, stacks, repeat):
     """One tangle process taking `repeat` snapshots: (cold ms, [warm ms], goroutines,
     stacks reused in the last one, peak RSS in MiB)."""
-    cmd = [TANGLE, "goroutines", str(pid), "--repeat", str(repeat), "-o", os.devnull]
-    if not stacks:
-        cmd.append("--no-stacks")
+    cmd = tangle_cmd(pid, stacks, repeat)
     res = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300)
     snaps = [tuple(int(x) for x in m.groups()) for m in SNAP_RE.finditer(res.stderr)]
     rss = RSS_RE.search(res.stderr)
@@ -96,11 +109,39 @@ def pprof_run(proc):
     return int(line.split()[1]) / 1e6
 
 
+class CsvRows:
+    """The figures of one goroutine count as CSV rows (nothing without --csv)."""
+
+    def __init__(self, path, n, repeat):
+        self.out = benchlib.Csv(path) if path else None
+        self.wl = f"goroutines_{n}"
+        pid = "$(pidof gomany)"  # the commands as one would type them
+
+        def shown(cmd):
+            return " ".join(a if a == pid else shlex.quote(a) for a in cmd)
+        self.cmds = {"table": shown(tangle_cmd(pid, False, repeat)),
+                     "full": shown(tangle_cmd(pid, True, repeat)),
+                     "mark": shown([DRIVER, pid]),
+                     "pprof": f"kill -USR1 {pid}  # gomany times "
+                              "pprof.Lookup(\"goroutine\").WriteTo(w, 2)"}
+
+    def add(self, rnd, kind, metric, values, unit="ms", mode="tangle_goroutines"):
+        if self.out:
+            for v in values:
+                self.out.row("snapshot", self.wl, mode, rnd, metric, unit, round(v, 3),
+                             self.cmds[kind])
+
+    def close(self):
+        if self.out:
+            self.out.close()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--counts", default="1000,10000,100000")
     ap.add_argument("--rounds", type=int, default=3, help="tangle processes per figure")
     ap.add_argument("--repeat", type=int, default=5, help="snapshots per tangle process")
+    ap.add_argument("--csv", help="also append every measurement to this CSV (bench/benchlib.py)")
     args = ap.parse_args()
     if args.repeat < 2:
         ap.error("--repeat must be at least 2 (a cold and a warm snapshot)")
@@ -115,25 +156,33 @@ def main():
         for n in counts:
             proc = subprocess.Popen([str(binary), "-n", str(n)], stdout=subprocess.PIPE,
                                     text=True)
+            rows = CsvRows(args.csv, n, args.repeat)
             try:
                 if proc.stdout.readline().strip() != "ready":
                     raise RuntimeError("gomany did not start")
                 fig = {k: [] for k in ("tc", "tw", "fc", "fw", "reused", "rss", "mark",
                                        "objects", "pprof")}
                 seen = 0
-                for _ in range(args.rounds):
+                for rnd in range(args.rounds):
                     cold, warm, seen, _, _ = tangle_run(proc.pid, False, args.repeat)
                     fig["tc"].append(cold)
                     fig["tw"].extend(warm)
+                    rows.add(rnd, "table", "table_cold_ms", [cold])
+                    rows.add(rnd, "table", "table_warm_ms", warm)
                     cold, warm, seen, reused, rss = tangle_run(proc.pid, True, args.repeat)
                     fig["fc"].append(cold)
                     fig["fw"].extend(warm)
                     fig["reused"].append(reused)
                     fig["rss"].append(rss)
+                    rows.add(rnd, "full", "full_cold_ms", [cold])
+                    rows.add(rnd, "full", "full_warm_ms", warm)
+                    rows.add(rnd, "full", "rss_mib", [rss], unit="MiB")
                     mark, objects = mark_run(proc.pid)
                     fig["mark"].append(mark)
                     fig["objects"].append(objects)
+                    rows.add(rnd, "mark", "mark_ms", [mark])
                     fig["pprof"].append(pprof_run(proc))
+                    rows.add(rnd, "pprof", "stw_ms", fig["pprof"][-1:], mode="pprof_debug2")
                 print(f"| {seen} | {med(fig['tc']):.1f} | {med(fig['tw']):.1f} "
                       f"| {med(fig['fc']):.1f} | {med(fig['fw']):.1f} "
                       f"| {min(fig['reused'])} | {max(fig['rss']):.0f} "
@@ -144,6 +193,7 @@ def main():
                       f"with no pause; pprof "
                       f"{med(fig['pprof']):.1f} ms with the world stopped", file=sys.stderr)
             finally:
+                rows.close()
                 proc.kill()
                 proc.wait()
     return 0

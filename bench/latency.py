@@ -3,7 +3,7 @@
 
 Run as root from the repository root after `make` and `make fixtures`:
 
-    sudo python3 bench/latency.py [--rounds N] [--fixtures a,b,c] [--verbose]
+    sudo python3 bench/latency.py [--rounds N] [--fixtures a,b,c] [--verbose] [--csv PATH]
 
 Each round runs every fixture once (default: stuck_abba, stuck_cycle3,
 stuck_philosophers, interleaved): the fixture starts with --wait-signal,
@@ -20,6 +20,9 @@ Prints a Markdown table per fixture and a final line
 `latency: median X ms, max Y ms (target < 1000 ms)`. A run whose stuck_group
 is wrong (member set, locks, edges) or missing is listed as failed and not
 counted. Exit status 1 if no round produced a result; 0 otherwise.
+With --csv PATH, also appends every run to PATH in bench/benchlib.py's
+format: section "latency", workload the fixture, mode "tangle_stream",
+metrics detect_ms and wall_ms.
 Env: TANGLE (binary, default ./tangle), TANGLE_FIXTURES (default
 .output/fixtures).
 """
@@ -39,6 +42,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "runtime"))
 from stuck_helpers import group_errors, member_tids  # noqa: E402
+sys.path.insert(0, str(REPO / "bench"))
+import benchlib  # noqa: E402
 
 DEFAULT_FIXTURES = ("stuck_abba", "stuck_cycle3", "stuck_philosophers")
 TARGET_MS = 1000.0
@@ -148,6 +153,7 @@ def main():
     ap.add_argument("--fixtures", default=",".join(DEFAULT_FIXTURES),
                     help="comma-separated fixture names")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every run")
+    ap.add_argument("--csv", help="also append every run to this CSV (bench/benchlib.py)")
     args = ap.parse_args()
 
     tangle = Path(os.environ.get("TANGLE") or REPO / "tangle")
@@ -164,12 +170,19 @@ def main():
     detect = {n: [] for n in names}
     wall = {n: [] for n in names}
     failures = []
+    out = benchlib.Csv(args.csv) if args.csv else None
+    cmd = "tangle stream --json -p PID -d 20"
     for rnd in range(args.rounds):
         for n in names:
             try:
                 d, w = one_run(tangle, fxdir / n, args.verbose)
                 detect[n].append(d)
                 wall[n].append(w)
+                if out:
+                    out.row("latency", n, "tangle_stream", rnd, "detect_ms", "ms", round(d, 3),
+                            f"{n} --wait-signal & {cmd}")
+                    out.row("latency", n, "tangle_stream", rnd, "wall_ms", "ms", round(w, 3),
+                            f"{n} --wait-signal & {cmd}")
             except RuntimeError as e:
                 failures.append(f"round {rnd + 1} {n}: {e}")
                 print(f"latency.py: round {rnd + 1} {n}: {e}", file=sys.stderr)
@@ -184,6 +197,8 @@ def main():
             continue
         print(f"| {n} | {len(d)} | {statistics.median(d):.1f} | {pct(d, 90):.1f} | "
               f"{max(d):.1f} | {statistics.median(w):.1f} | {pct(w, 90):.1f} | {max(w):.1f} |")
+    if out:
+        out.close()
     all_d = [x for n in names for x in detect[n]]
     all_w = [x for n in names for x in wall[n]]
     if failures:

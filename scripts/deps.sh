@@ -15,6 +15,11 @@ PKGS=(
 	gdb binutils                  # reference stacks (gdb, addr2line, objcopy) in tests
 )
 
+# `scripts/deps.sh --bench`: also what `make bench` compares with and plots with
+if [ "${1:-}" = "--bench" ]; then
+	PKGS+=(bpftrace python3-matplotlib tmux)
+fi
+
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
 	SUDO="sudo"

@@ -1,0 +1,3 @@
+module gopingpong
+
+go 1.22

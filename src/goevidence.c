@@ -51,7 +51,8 @@ struct ev_proc {
 	struct goreach_result *res;
 	size_t n;
 	bool ran; /* goreach ran on this batch */
-	uint64_t next_run_ns;
+	uint64_t next_run_ns; /* the next mark, COST_FACTOR times its cost later */
+	uint64_t next_batch_ns; /* the same for reading the waits */
 	struct hmap *now; /* goid -> index + 1 in waits */
 	struct hmap *hist; /* goid -> struct hist */
 	struct hmap *locks; /* address -> struct lock_obs */
@@ -263,10 +264,15 @@ static const char *object_name(const struct go_wait *w)
 	}
 }
 
-/* What the goroutines of gp's latest snapshot wait on, judged once per snapshot. */
+/*
+ * What the goroutines of gp's latest snapshot wait on, judged once per
+ * snapshot, or less often where that costs more than 1/COST_FACTOR of the
+ * time (100,000 parked goroutines): until the next batch, the goroutines are
+ * judged by what the last one found, each still in the wait it saw.
+ */
 static void batch(struct goevidence *e, struct ev_proc *p, const struct go_process *gp)
 {
-	uint64_t ts = gp->snap.ts_ns, cpu = cpu_now();
+	uint64_t ts = gp->snap.ts_ns, cpu = cpu_now(), mark;
 	struct goreach_stats rs;
 
 	free_batch(p);
@@ -336,7 +342,10 @@ static void batch(struct goevidence *e, struct ev_proc *p, const struct go_proce
 	prune(p->hist, ts, offsetof(struct hist, seen_ts));
 	prune(p->locks, ts, offsetof(struct lock_obs, seen_ts));
 out:
-	e->st.cpu_ns += cpu_now() - cpu;
+	cpu = cpu_now() - cpu;
+	e->st.cpu_ns += cpu;
+	mark = p->ran ? rs.cpu_ns : 0; /* paced on its own, above */
+	p->next_batch_ns = ts + COST_FACTOR * (cpu > mark ? cpu - mark : 0);
 }
 
 /* Locked, by a writer or by readers. */
@@ -358,7 +367,7 @@ enum go_reach goevidence__judge(struct goevidence *e, const struct go_process *g
 
 	if (!p || p->failed)
 		return GO_REACH_UNKNOWN;
-	if (p->batch_ts != gp->snap.ts_ns)
+	if (p->batch_ts != gp->snap.ts_ns && gp->snap.ts_ns >= p->next_batch_ns)
 		batch(e, p, gp);
 	h = hmap__get(p->hist, g->goid);
 	if (h && h->streak >= 2 && same_wait(h, g, h->obj)) {

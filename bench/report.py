@@ -18,6 +18,7 @@ import csv
 import datetime
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -38,12 +39,20 @@ TARGETS = [
     ("latency", "*", "tangle_stream", "detect_ms", "<", 1000),
 ]
 
+THROUGHPUT = ("ops_per_s", "calls_per_s")  # a workload's own rate: ratios to "alone"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 SECTIONS = [
     ("native", "Native workloads: throughput under each observer",
      "Operations per second of each workload alone, under `tangle stream` (system-wide, "
      "records to /dev/null), under `tangle top` drawing in a detached tmux, and under a "
      "bpftrace script with uprobes on `pthread_mutex_lock`/`unlock` (what bcc's `deadlock` "
-     "does). The ratio is throughput observed / alone."),
+     "does). The ratio is throughput observed / alone. A ratio above 1 is no speed-up by "
+     "the observer: on this 2-CPU VM an observer that keeps a CPU busy (tangle consuming a "
+     "million futex events a second) leaves the lock's two threads running one at a time "
+     "more often, and a lock that stays on one CPU goes much faster than one bouncing "
+     "between two; a busy CPU also wakes faster from idle. Read those rows with the "
+     "observer's CPU (observer_cpu_s) and its events; see bench/native.py."),
     ("go", "Go workloads: throughput under each observer",
      "A channel ping-pong and a goroutine-heavy HTTP server, alone, under tangle's default Go "
      "mode (goroutine snapshots about once a second, stuck-goroutine detection) and under a "
@@ -100,7 +109,7 @@ def fmt(v):
 
 
 def machine():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = ROOT
 
     def run(*argv):
         try:
@@ -124,6 +133,13 @@ def machine():
             f"Go: {run('go', 'env', 'GOVERSION')}"]
 
 
+def shown_command(cmd):
+    """A command as a reader would type it: from the repository's root, the
+    benchmarks' temporary build directories left out."""
+    cmd = re.sub(r"/tmp/tangle-bench-[a-z]+-\w+/", "", cmd)
+    return cmd.replace(ROOT + "/", "./")
+
+
 def group(rows):
     """(section, workload, mode, metric) -> values, plus units and commands."""
     vals = collections.OrderedDict()
@@ -133,7 +149,7 @@ def group(rows):
         vals.setdefault(key, []).append(r["value"])
         units[key] = r["unit"]
         if r["command"]:
-            cmds.setdefault((r["section"], r["mode"], r["command"]), None)
+            cmds.setdefault((r["section"], r["mode"], shown_command(r["command"])), None)
         if r["metric"] == "observer_rss_kib":  # a MiB view for the targets
             k2 = key[:3] + ("observer_rss_mib",)
             vals.setdefault(k2, []).append(r["value"] / 1024)
@@ -145,9 +161,9 @@ def ratios(vals):
     """(section, workload, mode) -> median ops/s over median ops/s alone."""
     out = {}
     for (sec, wl, mode, metric), v in vals.items():
-        if metric != "ops_per_s" or mode == "alone":
+        if metric not in THROUGHPUT or mode == "alone":
             continue
-        base = vals.get((sec, wl, "alone", "ops_per_s"))
+        base = vals.get((sec, wl, "alone", metric))
         if base:
             out[(sec, wl, mode)] = statistics.median(v) / statistics.median(base)
     return out
@@ -157,7 +173,7 @@ def round_ratios(rows):
     """(section, workload, mode) -> [ops/s ratio to alone within each round]."""
     per = {}
     for r in rows:
-        if r["metric"] == "ops_per_s":
+        if r["metric"] in THROUGHPUT:
             per[(r["section"], r["workload"], r["mode"], r["round"])] = r["value"]
     out = collections.defaultdict(list)
     for (sec, wl, mode, rnd), v in per.items():
@@ -191,7 +207,7 @@ def section_table(sec, vals, units, rat, rrat):
              "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
     for k in keys:
         v = vals[k]
-        ratio, cell = rat.get(k[:3]) if k[3] == "ops_per_s" else None, ""
+        ratio, cell = rat.get(k[:3]) if k[3] in THROUGHPUT else None, ""
         if ratio is not None:
             rr = rrat.get(k[:3], [])
             cell = f"{ratio:.3f}" + (f" ({min(rr):.3f} - {max(rr):.3f})" if rr else "")

@@ -17,6 +17,7 @@ CSV columns (one row per measured figure):
   command   the command line that produced the figure (for the report)
 """
 
+import argparse
 import csv
 import json
 import os
@@ -24,6 +25,7 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -88,6 +90,22 @@ class Observer:
     def _cost(self, pid):
         return {"observer_cpu_s": proc_cpu_s(pid), "observer_rss_kib": proc_rss_kib(pid)}
 
+    def _wait_ready(self, marker, timeout):
+        """Until self.p has logged MARKER; if it exits or TIMEOUT s pass
+        first, it is killed and RuntimeError raised with its last words."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.log.seek(0)
+            if marker in self.log.read():
+                return
+            if self.p.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.p.kill()
+        self.p.wait()
+        self._close_log()
+        raise RuntimeError(f"{self.command()} did not start: {self.log_text[-2000:]!r}")
+
     def _close_log(self):
         """Close (and so remove) the observer's log; its name stays readable
         as self.log_text."""
@@ -133,20 +151,7 @@ class TangleStream(Observer):
         self.argv = [TANGLE, "stream", "-v", *map(str, args), "-o", out]
         self.err = self.log = _log_file("bench-tangle-")
         self.p = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=self.err)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            self.err.seek(0)
-            if b"tangle: attached" in self.err.read():
-                return
-            if self.p.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.p.kill()
-        self.p.wait()
-        self.err.seek(0)
-        msg = self.err.read()[-2000:]
-        self._close_log()
-        raise RuntimeError(f"{self.command()} did not start: {msg!r}")
+        self._wait_ready(b"tangle: attached", 30)
 
     def stop(self):
         r = self._cost(self.p.pid)
@@ -214,21 +219,8 @@ class Bpftrace(Observer):
         self.argv = ["bpftrace", "-e", script]
         self.out = self.log = _log_file("bench-bpftrace-")
         self.p = subprocess.Popen(self.argv, stdout=self.out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            self.out.seek(0)
-            if b"Attaching" in self.out.read():
-                time.sleep(0.2)  # the probes go in after the message
-                return
-            if self.p.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.p.kill()
-        self.p.wait()
-        self.out.seek(0)
-        msg = self.out.read()[-2000:]
-        self._close_log()
-        raise RuntimeError(f"bpftrace did not start: {msg!r}")
+        self._wait_ready(b"Attaching", 60)
+        time.sleep(0.2)  # the probes go in after the message
 
     def stop(self):
         r = self._cost(self.p.pid)
@@ -253,6 +245,42 @@ class Csv:
 
     def close(self):
         self.f.close()
+
+
+def arguments(doc, rounds, seconds, root_for):
+    """The options every benchmark takes (--csv, --rounds, --seconds, --only);
+    exits unless root, saying what for."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--csv", required=True, help="CSV to append rows to")
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--seconds", type=float, default=seconds, help="per workload run")
+    ap.add_argument("--only", default="", help="run the workloads (or modes) with this text")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit(f"{ap.prog}: run as root ({root_for})")
+    return a
+
+
+def select(only, workloads, modes, prog):
+    """(workloads, modes) that --only ONLY keeps: the workloads whose name
+    (first field) has it, or, if none does, every workload under the modes
+    that have it, "alone" kept as the baseline."""
+    chosen = [w for w in workloads if only in w[0]]
+    if chosen:
+        return chosen, list(modes)
+    modes = [m for m in modes if m == "alone" or only in m]
+    if len(modes) == 1:
+        sys.exit(f"{prog}: no workload or mode has {only!r}")
+    return list(workloads), modes
+
+
+def finish(prog, runs, failures, start):
+    """The closing lines on stderr; the exit status (1 if nothing was measured)."""
+    print(f"{prog}: {runs} runs measured, {len(failures)} failed, "
+          f"{time.monotonic() - start:.0f} s", file=sys.stderr)
+    if failures:
+        print(f"{prog}: FAILED: " + "; ".join(failures), file=sys.stderr)
+    return 0 if runs else 1
 
 
 def interleaved(modes, rounds):

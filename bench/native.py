@@ -89,7 +89,6 @@ it is killed and the run keeps its figures but has no "events". A default run (5
 4 1/2 minutes. Env: TANGLE.
 """
 
-import argparse
 import json
 import os
 import re
@@ -318,20 +317,8 @@ def remove_leftovers():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--csv", required=True, help="CSV to append rows to")
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--seconds", type=float, default=2, help="per workload run")
-    ap.add_argument("--only", default="", help="run the workloads (or modes) with this text")
-    a = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("native.py: run as root (tangle and bpftrace load BPF programs)")
-    workloads, modes = [w for w in WORKLOADS if a.only in w[0]], list(MODES)
-    if not workloads:  # TEXT names modes: every workload, alone kept as the baseline
-        workloads = list(WORKLOADS)
-        modes = [m for m in MODES if m == "alone" or a.only in m]
-        if len(modes) == 1:
-            sys.exit(f"native.py: no workload or mode has {a.only!r}")
+    a = benchlib.arguments(__doc__, 5, 2, "tangle and bpftrace load BPF programs")
+    workloads, modes = benchlib.select(a.only, WORKLOADS, MODES, "native.py")
     start = time.monotonic()
     out = benchlib.Csv(a.csv)
     figures, failures = {}, []
@@ -344,10 +331,7 @@ def main():
         remove_leftovers()
     table(figures, workloads, modes, a.rounds, a.seconds)
     runs = sum(len(f["ops_per_s"]) for f in figures.values())
-    log(f"{runs} runs measured, {len(failures)} failed, {time.monotonic() - start:.0f} s")
-    if failures:
-        log("FAILED: " + "; ".join(failures))
-    return 0 if runs else 1
+    return benchlib.finish("native.py", runs, failures, start)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ was measured. A default run (3 rounds x 3 workloads x 3 modes x 3 s) takes
 about 2 minutes. Env: TANGLE.
 """
 
-import argparse
 import json
 import os
 import shlex
@@ -130,20 +129,8 @@ def table(figures, workloads, modes, rounds, seconds):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--csv", required=True, help="CSV to append rows to")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=3, help="per workload run")
-    ap.add_argument("--only", default="", help="run the workloads (or modes) with this text")
-    a = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("pipeline.py: run as root (tangle loads BPF programs)")
-    workloads, modes = [w for w in WORKLOADS if a.only in w[0]], list(MODES)
-    if not workloads:
-        workloads = list(WORKLOADS)
-        modes = [m for m in MODES if m == "alone" or a.only in m]
-        if len(modes) == 1:
-            sys.exit(f"pipeline.py: no workload or mode has {a.only!r}")
+    a = benchlib.arguments(__doc__, 3, 3, "tangle loads BPF programs")
+    workloads, modes = benchlib.select(a.only, WORKLOADS, MODES, "pipeline.py")
     start = time.monotonic()
     out = benchlib.Csv(a.csv)
     figures, failures = {}, []
@@ -169,10 +156,7 @@ def main():
         out.close()
     table(figures, workloads, modes, a.rounds, a.seconds)
     runs = sum(len(f["calls_per_s"]) for f in figures.values())
-    log(f"{runs} runs measured, {len(failures)} failed, {time.monotonic() - start:.0f} s")
-    if failures:
-        log("FAILED: " + "; ".join(failures))
-    return 0 if runs else 1
+    return benchlib.finish("pipeline.py", runs, failures, start)
 
 
 if __name__ == "__main__":

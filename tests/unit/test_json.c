@@ -806,64 +806,79 @@ static int write_one_record(struct json_writer *w)
 	return json__end_record(w);
 }
 
+/* A writer on the write end of a pipe, rfd its read end; SIGPIPE ignored meanwhile. */
+struct pipe_sink {
+	void (*old)(int);
+	int rfd;
+	FILE *f;
+	struct json_writer *w;
+};
+
+static bool pipe_sink__open(struct pipe_sink *p)
+{
+	int fds[2];
+
+	p->old = signal(SIGPIPE, SIG_IGN);
+	p->rfd = -1;
+	p->f = NULL;
+	p->w = NULL;
+	if (!ASSERT_OK(pipe(fds), "pipe"))
+		return false;
+	p->rfd = fds[0];
+	p->f = fdopen(fds[1], "w");
+	if (!ASSERT_TRUE(p->f, "fdopen")) {
+		close(fds[1]);
+		return false;
+	}
+	p->w = json__new(p->f);
+	return ASSERT_TRUE(p->w, "json__new");
+}
+
+static void pipe_sink__close_reader(struct pipe_sink *p)
+{
+	if (p->rfd >= 0)
+		close(p->rfd);
+	p->rfd = -1;
+}
+
+static void pipe_sink__close(struct pipe_sink *p)
+{
+	json__free(p->w);
+	if (p->f)
+		fclose(p->f);
+	pipe_sink__close_reader(p);
+	signal(SIGPIPE, p->old);
+}
+
 TEST(closed_pipe_epipe)
 {
-	void (*old)(int) = signal(SIGPIPE, SIG_IGN);
-	struct json_writer *w = NULL;
-	int fds[2] = { -1, -1 };
-	FILE *f = NULL;
+	struct pipe_sink p;
 
-	if (!ASSERT_OK(pipe(fds), "pipe"))
-		goto cleanup;
-	close(fds[0]);
-	fds[0] = -1;
-	f = fdopen(fds[1], "w");
-	if (!ASSERT_TRUE(f, "fdopen"))
-		goto cleanup;
-	fds[1] = -1;
-	w = json__new(f);
-	if (!ASSERT_TRUE(w, "json__new"))
-		goto cleanup;
-	ASSERT_EQ(write_one_record(w), -EPIPE, "first record");
-	ASSERT_EQ(write_one_record(w), -EPIPE, "second record");
-cleanup:
-	json__free(w);
-	if (f)
-		fclose(f);
-	if (fds[0] >= 0)
-		close(fds[0]);
-	if (fds[1] >= 0)
-		close(fds[1]);
-	signal(SIGPIPE, old);
+	if (pipe_sink__open(&p)) {
+		pipe_sink__close_reader(&p);
+		ASSERT_EQ(write_one_record(p.w), -EPIPE, "first record");
+		ASSERT_EQ(write_one_record(p.w), -EPIPE, "second record");
+	}
+	pipe_sink__close(&p);
 }
 
 /* json__batch_flushes(): records stay in the FILE's buffer until json__flush(). */
 TEST(batched_flushes)
 {
-	void (*old)(int) = signal(SIGPIPE, SIG_IGN);
-	struct json_writer *w = NULL;
-	int fds[2] = { -1, -1 };
+	struct pipe_sink p;
 	char buf[128];
-	FILE *f = NULL;
 	ssize_t n;
 
-	if (!ASSERT_OK(pipe(fds), "pipe"))
+	if (!pipe_sink__open(&p))
 		goto cleanup;
-	f = fdopen(fds[1], "w");
-	if (!ASSERT_TRUE(f, "fdopen"))
-		goto cleanup;
-	fds[1] = -1;
-	w = json__new(f);
-	if (!ASSERT_TRUE(w, "json__new"))
-		goto cleanup;
-	json__batch_flushes(w);
-	ASSERT_OK(write_one_record(w), "first record");
-	ASSERT_OK(write_one_record(w), "second record");
-	ASSERT_OK(fcntl(fds[0], F_SETFL, O_NONBLOCK), "O_NONBLOCK");
-	n = read(fds[0], buf, sizeof(buf));
+	json__batch_flushes(p.w);
+	ASSERT_OK(write_one_record(p.w), "first record");
+	ASSERT_OK(write_one_record(p.w), "second record");
+	ASSERT_OK(fcntl(p.rfd, F_SETFL, O_NONBLOCK), "O_NONBLOCK");
+	n = read(p.rfd, buf, sizeof(buf));
 	ASSERT_TRUE(n < 0 && errno == EAGAIN, "nothing written before json__flush");
-	ASSERT_OK(json__flush(w), "json__flush");
-	n = read(fds[0], buf, sizeof(buf) - 1);
+	ASSERT_OK(json__flush(p.w), "json__flush");
+	n = read(p.rfd, buf, sizeof(buf) - 1);
 	if (ASSERT_TRUE(n > 0, "written by json__flush")) {
 		buf[n] = 0;
 		ASSERT_STREQ(buf,
@@ -871,19 +886,11 @@ TEST(batched_flushes)
 			     "{\"type\":\"lost_events\",\"count\":3}\n",
 			     "both records, once");
 	}
-	close(fds[0]);
-	fds[0] = -1;
-	ASSERT_OK(write_one_record(w), "buffered after the reader left");
-	ASSERT_EQ(json__flush(w), -EPIPE, "the flush reports the closed pipe");
+	pipe_sink__close_reader(&p);
+	ASSERT_OK(write_one_record(p.w), "buffered after the reader left");
+	ASSERT_EQ(json__flush(p.w), -EPIPE, "the flush reports the closed pipe");
 cleanup:
-	json__free(w);
-	if (f)
-		fclose(f);
-	if (fds[0] >= 0)
-		close(fds[0]);
-	if (fds[1] >= 0)
-		close(fds[1]);
-	signal(SIGPIPE, old);
+	pipe_sink__close(&p);
 }
 
 TEST(read_only_stream)

@@ -43,7 +43,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 # Sources of the plain-C layers (no libbpf, no curses): unit tests link these.
 CORE_SRCS := src/json.c src/hmap.c src/model.c src/decode.c src/procfs.c src/log.c \
 	src/view_json.c src/futex.c src/escape.c src/lockinfo.c src/detect.c src/report.c src/owner.c \
-	src/symbols.c
+	src/symbols.c src/record.c
 CORE_SRCS += src/tui/snapshot.c src/tui/snapshot_go.c src/tui/table.c src/unwind.c src/ksyms.c \
 	src/folded.c
 # Go programs: binaries (gobin), runtime layouts, goroutines read from memory, their views
@@ -54,7 +54,8 @@ CORE_SRCS += src/golayout_obj.c src/goobj.c src/goreach_funcs.c src/goreach_heap
 	src/goreach_stacks.c src/goreach.c src/goevidence.c
 # Only src/tui/top.c includes curses.
 APP_SRCS := $(CORE_SRCS) src/consumer.c src/loop.c src/opts.c src/session.c src/cmd_stream.c \
-	src/cmd_check.c src/cmd_run.c src/cmd_goroutines.c src/stacks.c src/tui/top.c src/main.c
+	src/cmd_check.c src/cmd_run.c src/cmd_goroutines.c src/stacks.c src/tui/top.c src/main.c \
+	src/sessrec.c src/cmd_record.c
 CORE_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(CORE_SRCS))
 APP_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(APP_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(wildcard tests/unit/test_*.c))
@@ -102,7 +103,7 @@ $(OUTPUT)/unit/%.o: tests/unit/%.c | $(OUTPUT)/unit
 
 $(OUTPUT)/unit/%: $(OUTPUT)/unit/%.o $(CORE_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(SANFLAGS) $^ -ldw -lelf -lstdc++ -o $@
+	$(Q)$(CC) $(SANFLAGS) $^ -ldw -lelf -lz -lstdc++ -o $@
 
 $(OUTPUT)/fixtures/%: tests/fixtures/%.c tests/fixtures/fixture.h tests/fixtures/stuck_fixture.h | $(OUTPUT)/fixtures
 	$(call msg,CC,$@)

@@ -7,14 +7,17 @@
 #include "filter.h"
 
 struct json_writer;
+struct session;
 
 int cmd_stream(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_goroutines(int argc, char **argv);
+int cmd_record(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
 
-/* The meta record that opens every NDJSON stream. */
-int write_meta(struct json_writer *w, uint64_t ts, const struct filter *f);
+/* The meta record that opens every NDJSON stream (a replay's: the recording's host). */
+int write_meta(struct json_writer *w, const struct session *s);
 
 #endif

@@ -137,7 +137,7 @@ int cmd_check(int argc, char **argv)
 	err = opts__parse("check", argc, argv, &c.opts);
 	if (err)
 		return err > 0 ? 0 : 1;
-	if (c.opts.duration_s == 0)
+	if (c.opts.duration_s == 0 && !c.opts.replay)
 		c.opts.duration_s = 2;
 	log__set_verbose(c.opts.verbose);
 	signal(SIGPIPE, SIG_IGN);
@@ -154,7 +154,7 @@ int cmd_check(int argc, char **argv)
 	c.names = session__names(s);
 	if (!err) {
 		if (c.w)
-			write_meta(c.w, s->start_ns, &c.opts.filter);
+			write_meta(c.w, s);
 		err = session__run(s);
 	}
 	if (!err) {

@@ -150,7 +150,7 @@ int cmd_run(int argc, char **argv)
 		kill(r.child, SIGKILL); /* never run CMD unobserved */
 	} else {
 		if (r.w)
-			write_meta(r.w, s->start_ns, &r.opts.filter);
+			write_meta(r.w, s);
 		if (write(gate[1], "g", 1) != 1)
 			err = -errno;
 	}

@@ -17,6 +17,8 @@
 #include "json.h"
 #include "log.h"
 #include "session.h"
+#include "sessrec.h"
+#include "record.h"
 #include "stacks.h"
 #include "view_go.h"
 #include "view_json.h"
@@ -39,12 +41,20 @@ static int64_t clock_offset(clockid_t id)
 	return ((int64_t)a.tv_sec - mono.tv_sec) * 1000000000ll + (a.tv_nsec - mono.tv_nsec);
 }
 
-int write_meta(struct json_writer *w, uint64_t ts, const struct filter *f)
+int write_meta(struct json_writer *w, const struct session *s)
 {
-	struct stream_meta meta = { .ts_ns = ts, .filter = f };
+	const struct rec_file_header *h = sessrec__header(s);
+	struct stream_meta meta = { .ts_ns = s->start_ns, .filter = &s->opts->filter };
 	struct utsname u;
 	char host[256] = "";
 
+	if (h) { /* the recording says where and when (a replay: the recording host) */
+		meta.kernel = h->kernel;
+		meta.hostname = h->hostname;
+		meta.wall_offset_ns = h->wall_offset_ns;
+		meta.boot_offset_ns = h->boot_offset_ns;
+		return view_json__meta(w, &meta);
+	}
 	uname(&u);
 	gethostname(host, sizeof(host) - 1);
 	meta.kernel = u.release;
@@ -159,7 +169,7 @@ static int run(struct stream *st)
 	st->names = session__names(s);
 	log_debug("attached");
 	if (!st->folded) {
-		write_meta(st->w, s->start_ns, &st->opts.filter);
+		write_meta(st->w, s);
 		json__flush(st->w);
 	}
 	err = session__run(s);
@@ -169,7 +179,7 @@ static int run(struct stream *st)
 		const struct thread *t;
 		size_t it = 0;
 
-		cs = consumer__stats(s->consumer);
+		cs = session__stats(s);
 		if (cs->stack_skips)
 			log_warn("%llu stack captures skipped (the ring buffer was busy): the "
 				 "profile under-counts short waits",
@@ -181,7 +191,7 @@ static int run(struct stream *st)
 					  session__known_stack(s, t->tid, t->wait.since_ns));
 		return folded__write(st->folded, st->out) ?: err;
 	}
-	cs = consumer__stats(s->consumer);
+	cs = session__stats(s);
 	for (int r = 0; r < TANGLE_DROP_MAX; r++)
 		lost += cs->drops[r];
 	now = now_ns();

@@ -29,6 +29,7 @@ struct consumer {
 	bool capture_stacks;
 	consumer_stack_fn on_stack;
 	void *stack_ctx;
+	struct consumer_tap tap;
 };
 
 const char *drop_reason_name(int reason)
@@ -158,6 +159,8 @@ static int on_record(void *ctx, void *data, size_t len)
 			c->stats.stacks++;
 		return 0;
 	}
+	if (c->tap.event)
+		c->tap.event(c->tap.ctx, data, len);
 	if (decode__event(c->model, data, len))
 		c->stats.bad_records++;
 	else
@@ -367,6 +370,11 @@ void consumer__on_stacks(struct consumer *c, consumer_stack_fn fn, void *ctx)
 	c->stack_ctx = ctx;
 }
 
+void consumer__set_tap(struct consumer *c, const struct consumer_tap *tap)
+{
+	c->tap = tap ? *tap : (struct consumer_tap){};
+}
+
 bool consumer__captures_stacks(const struct consumer *c)
 {
 	return c && c->capture_stacks;
@@ -394,8 +402,11 @@ int consumer__sync_threads(struct consumer *c)
 
 		if (err && errno != ENOENT)
 			return -errno;
-		for (__u32 i = 0; i < count; i++)
+		for (__u32 i = 0; i < count; i++) {
+			if (c->tap.sched)
+				c->tap.sched(c->tap.ctx, keys[i], &vals[i]);
 			model__thread_sched(c->model, keys[i], &vals[i]);
+		}
 		if (err) /* ENOENT: that was the last batch */
 			return 0;
 		in = &out_batch;

@@ -59,6 +59,17 @@ void consumer__on_stacks(struct consumer *c, consumer_stack_fn fn, void *ctx);
 bool consumer__captures_stacks(const struct consumer *c);
 /* Capture the stack of one wait in every (1: all), from now on. */
 void consumer__set_stack_sampling(struct consumer *c, uint32_t every);
+/*
+ * What the model is fed, as it is fed (tangle record): every ring-buffer
+ * record but stack captures, and each thread's scheduler state as synced,
+ * before the model sees it. NULL functions: nothing is tapped.
+ */
+struct consumer_tap {
+	void (*event)(void *ctx, const void *data, size_t len);
+	void (*sched)(void *ctx, uint32_t tid, const struct tangle_thread_info *ti);
+	void *ctx;
+};
+void consumer__set_tap(struct consumer *c, const struct consumer_tap *tap);
 /* Copy scheduler state of every tracked thread from BPF into the model. */
 int consumer__sync_threads(struct consumer *c);
 /* Refresh and return counters. */

@@ -25,10 +25,19 @@ void log__set_json(struct json_writer *w)
 	json_out = w;
 }
 
+static uint64_t replay_now;
+
+void now_ns__replay(uint64_t ts)
+{
+	replay_now = ts;
+}
+
 uint64_t now_ns(void)
 {
 	struct timespec ts;
 
+	if (replay_now)
+		return replay_now;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }

@@ -25,5 +25,10 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* CLOCK_MONOTONIC in ns: the clock of every ts_ns. */
 uint64_t now_ns(void);
+/*
+ * Replay: from now on now_ns() is the recording's clock, ts (the time of the
+ * record being replayed); 0 gives the real clock back.
+ */
+void now_ns__replay(uint64_t ts);
 
 #endif

@@ -20,6 +20,9 @@ static const char usage_text[] =
 	"  goroutines PID   the goroutines of a running Go program, without stopping it\n"
 	"             (tangle goroutines --help for its options)\n"
 	"  top        the dashboard (the default; ? inside lists the keys)\n"
+	"  record -o FILE   record what tangle sees, to look at later with replay\n"
+	"  replay FILE [stream|check|top|trace|dot|folded]\n"
+	"             the same views on a recording (default: check)\n"
 	"\n"
 	"Options:\n"
 	"  -p, --pid PID[,PID...]   watch these processes only (repeatable)\n"
@@ -32,12 +35,16 @@ static const char usage_text[] =
 	"      --json               NDJSON output (the default for stream)\n"
 	"      --stacks             stream: stacks of waits (taken as each begins) in wait records\n"
 	"      --folded             stream: at the end, folded stacks of wait time (flame graphs)\n"
+	"      --trace              stream: a trace-event timeline (Perfetto, chrome://tracing)\n"
+	"      --dot                stream: at the end, the wait-for graph (Graphviz dot)\n"
 	"      --stack-rate N       stream: unwind about N stacks a second at most, sampling\n"
 	"                           faster waits (default 1000; 0: every wait)\n"
 	"      --no-goroutines      do not read the goroutines of Go programs (no Goroutines\n"
 	"                           view, no stuck goroutines)\n"
 	"      --stuck-after SECONDS  report stuck groups once their waits are this old\n"
 	"                           (default: threads 0.1, run 1; goroutines 5)\n"
+	"      --record FILE        also record what is seen to FILE (record: -o FILE)\n"
+	"      --max-size SIZE      recording: FILE and FILE.1 hold SIZE at most (e.g. 512M)\n"
 	"      --ringbuf-mb MB      BPF ring buffer size, a power of two (default 16)\n"
 	"      --max-threads N      threads tracked in BPF maps (default 65536)\n"
 	"  -v, --verbose            say more; -vv adds libbpf's debug log\n"
@@ -55,7 +62,11 @@ static const char usage_text[] =
 	"  sudo tangle stream --folded -p 1234 -d 30 | flamegraph.pl > waits.svg\n"
 	"  sudo tangle check -p 1234                 # is any thread of 1234 stuck? (exit 2 if so)\n"
 	"  sudo tangle check --json -d 5             # the whole host, NDJSON stuck_group records\n"
-	"  sudo tangle run -- make check             # report if the test suite deadlocks\n";
+	"  sudo tangle run -- make check             # report if the test suite deadlocks\n"
+	"  sudo tangle record -o hang.tgr -p 1234 -d 60 --max-size 256M\n"
+	"  tangle replay hang.tgr check              # on a laptop: what was stuck\n"
+	"  tangle replay hang.tgr stream | jq .      # every event, as recorded\n"
+	"  tangle replay hang.tgr trace -o hang.json # a timeline for ui.perfetto.dev\n";
 
 void opts__usage(FILE *out)
 {
@@ -71,6 +82,11 @@ enum {
 	OPT_FOLDED,
 	OPT_NO_GOROUTINES,
 	OPT_STACK_RATE,
+	OPT_RECORD,
+	OPT_MAX_SIZE,
+	OPT_REPLAY,
+	OPT_TRACE,
+	OPT_DOT,
 };
 
 static const struct option long_opts[] = {
@@ -89,6 +105,11 @@ static const struct option long_opts[] = {
 	{ "folded", no_argument, NULL, OPT_FOLDED },
 	{ "stack-rate", required_argument, NULL, OPT_STACK_RATE },
 	{ "no-goroutines", no_argument, NULL, OPT_NO_GOROUTINES },
+	{ "record", required_argument, NULL, OPT_RECORD },
+	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
+	{ "replay", required_argument, NULL, OPT_REPLAY },
+	{ "trace", no_argument, NULL, OPT_TRACE },
+	{ "dot", no_argument, NULL, OPT_DOT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -99,6 +120,36 @@ static int bad(const char *cmd, const char *what, const char *arg)
 	fprintf(stderr, "tangle %s: invalid %s: '%s'\n", cmd, what, arg);
 	fprintf(stderr, "Try 'tangle %s --help'.\n", cmd);
 	return -EINVAL;
+}
+
+/* "64M", "1G", "4096": bytes, at least 64 KiB. */
+static int parse_size(const char *cmd, const char *arg, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno || end == arg || *arg == '-')
+		return bad(cmd, "size (like 512M or 2G)", arg);
+	switch (*end) {
+	case 'k':
+	case 'K':
+		v <<= 10, end++;
+		break;
+	case 'm':
+	case 'M':
+		v <<= 20, end++;
+		break;
+	case 'g':
+	case 'G':
+		v <<= 30, end++;
+		break;
+	}
+	if (*end || v < (64u << 10) || v > (1ull << 50))
+		return bad(cmd, "size (like 512M or 2G, at least 64K)", arg);
+	*out = v;
+	return 0;
 }
 
 /* "12,34" appended to ids; every element must be a positive integer. */
@@ -216,6 +267,22 @@ int opts__parse(const char *cmd, int argc, char **argv, struct opts *o)
 			if (errno || end == optarg || *end || *optarg == '-' || v > 10000000)
 				return bad(cmd, "stack rate (0..10000000 a second)", optarg);
 			o->stack_rate = (unsigned int)v;
+			break;
+		case OPT_RECORD:
+			o->record = optarg;
+			break;
+		case OPT_MAX_SIZE:
+			if (parse_size(cmd, optarg, &o->record_max_bytes))
+				return -EINVAL;
+			break;
+		case OPT_REPLAY:
+			o->replay = optarg;
+			break;
+		case OPT_TRACE:
+			o->trace = true;
+			break;
+		case OPT_DOT:
+			o->dot = true;
 			break;
 		case OPT_STUCK_AFTER:
 			if (parse_seconds(cmd, "--stuck-after", optarg, &o->stuck_after_s))

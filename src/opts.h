@@ -26,7 +26,12 @@ struct opts {
 	bool stacks; /* stream: stacks of waits, captured as they begin, in wait records */
 	unsigned int stack_rate; /* stream: captured stacks unwound a second at most; 0: all */
 	bool folded; /* stream: folded stacks of wait time instead of NDJSON */
+	bool trace; /* stream: a Chrome/Perfetto trace-event timeline instead of NDJSON */
+	bool dot; /* stream: the wait-for graph of stuck groups (Graphviz) instead of NDJSON */
 	bool goroutines; /* read the goroutines of Go processes (unless --no-goroutines) */
+	const char *record; /* record what the session sees to this file (record, --record) */
+	uint64_t record_max_bytes; /* --max-size: FILE and FILE.1 hold this much at most; 0: no limit */
+	const char *replay; /* replay: the recording read instead of BPF and /proc */
 };
 
 /*

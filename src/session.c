@@ -12,6 +12,8 @@
 #include "owner.h"
 #include "procfs.h"
 #include "session.h"
+#include "record.h"
+#include "sessrec.h"
 #include "stacks.h"
 #include "symbols.h"
 
@@ -142,6 +144,7 @@ static void on_proc_thread(const struct procfs_thread *t, void *ctx)
 		return;
 	model__thread_new(s->model, s->start_ns, t->pid, t->tid, t->comm, ORIGIN_PROC, 0, 0,
 			  t->state);
+	sessrec__thread(s, s->start_ns, t);
 	if (w.kind != WAIT_FUTEX)
 		return;
 	w.since_ns = s->start_ns;
@@ -155,6 +158,7 @@ static void on_proc_thread(const struct procfs_thread *t, void *ctx)
 		return;
 	}
 	model__wait_begin(s->model, s->start_ns, t->pid, t->tid, t->comm, &w);
+	sessrec__wait(s, s->start_ns, t, &w);
 }
 
 /* At open: remember what /proc shows; bootstrap() applies it. */
@@ -199,6 +203,25 @@ static int check_pids(const struct filter *f)
 	return 0;
 }
 
+/* Replay: the recording stands in for BPF and /proc. */
+static int open_replay(struct session *s, struct opts *o)
+{
+	const struct rec_file_header *h;
+	int err = sessrec__replay_open(s, o->replay);
+
+	if (err)
+		return err;
+	h = sessrec__header(s);
+	/* the filter the recording was made with, for meta */
+	if (!o->filter.npids)
+		for (size_t i = 0; i < 16 && h->filter_pids[i]; i++)
+			o->filter.pids[o->filter.npids++] = h->filter_pids[i];
+	s->stop_when_pids_gone = false;
+	if (o->duration_s > 0)
+		s->deadline_ns = s->start_ns + (uint64_t)(o->duration_s * 1e9);
+	return 0;
+}
+
 int session__open(struct session *s, struct opts *o, const struct session_hooks *h)
 {
 	struct consumer_opts co = {
@@ -220,13 +243,22 @@ int session__open(struct session *s, struct opts *o, const struct session_hooks 
 	s->hooks = *h;
 	s->tick_ns = DETECT_TICK_NS;
 	s->stop_when_pids_gone = o->filter.npids && !o->follow_children;
-	err = check_pids(&o->filter);
+	err = o->replay ? 0 : check_pids(&o->filter);
 	if (err)
 		return err;
 	s->model = model__new(on_change, s);
+	if (o->replay) {
+		err = open_replay(s, o);
+		if (err)
+			return err;
+		if (!o->stuck_after_s && sessrec__header(s)->stuck_after_s > 0)
+			dopts.min_wait_ns = (uint64_t)(sessrec__header(s)->stuck_after_s * 1e9);
+	}
 	s->detector = detector__new(&dopts, on_group, s);
 	if (!s->model || !s->detector)
 		return -ENOMEM;
+	if (o->replay)
+		return 0;
 	/* blocked now, read from a signalfd later: a Ctrl-C at any point ends cleanly */
 	session_signals(s, &sigs);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
@@ -234,6 +266,11 @@ int session__open(struct session *s, struct opts *o, const struct session_hooks 
 	if (!s->consumer)
 		return -errno;
 	s->start_ns = now_ns();
+	if (o->record) {
+		err = sessrec__record(s, o->record, o->record_max_bytes);
+		if (err)
+			return err;
+	}
 	s->stacks = stacks__new(s->consumer);
 	if (!s->stacks)
 		log_warn("stacks will not be shown: %s", strerror(errno));
@@ -275,6 +312,7 @@ static void report_drops(struct session *s)
 	for (int r = 0; r < TANGLE_DROP_MAX; r++) {
 		if (st->drops[r] == s->drops_reported[r])
 			continue;
+		sessrec__lost(s, now_ns(), r, st->drops[r] - s->drops_reported[r], st->drops[r]);
 		if (s->hooks.on_lost)
 			s->hooks.on_lost(s, now_ns(), r, st->drops[r] - s->drops_reported[r],
 					 st->drops[r]);
@@ -329,13 +367,16 @@ static void resolve_owners(struct session *s, uint64_t now)
 				lost[nlost++] = t->tid;
 			continue;
 		}
+		sessrec__owner(s, t, &o);
 		model__set_owner(s->model, t->tid, &o);
 		if (o.state == OWNER_LIVE && o.owner_pid != t->pid && nfollow < 16)
 			follow[nfollow++] = o.owner_pid;
 	}
 	/* after the walk: these change the model */
-	for (size_t i = 0; i < nlost; i++)
+	for (size_t i = 0; i < nlost; i++) {
+		sessrec__wait_lost(s, now, lost[i]);
 		model__wait_lost(s->model, now, lost[i]);
+	}
 	for (size_t i = 0; i < nfollow; i++)
 		follow_owner(s, follow[i]);
 }
@@ -371,13 +412,24 @@ void session__detect(struct session *s)
 {
 	uint64_t now = now_ns();
 
+	if (s->opts->replay)
+		return; /* the recording's ticks run the detector */
 	if (s->opts->stacks && s->stacks)
 		take_stacks(s, now);
 	resolve_owners(s, now);
+	sessrec__tick(s, now);
 	if (detector__run(s->detector, s->model, now))
 		log_error(ENOMEM, "stuck-group detection");
 	if (s->go)
 		gotrack__tick(s->go, now);
+}
+
+const struct consumer_stats *session__stats(struct session *s)
+{
+	if (s->consumer)
+		return consumer__stats(s->consumer);
+	sessrec__replay_stats(s, &s->replay_stats);
+	return &s->replay_stats;
 }
 
 static bool watched_pids_gone(const struct session *s)
@@ -423,6 +475,7 @@ static int on_tick(struct loop *l, void *ctx)
 		s->hooks.on_batch(s);
 	if (s->hooks.on_tick && !s->hooks.on_tick(s))
 		loop__stop(l);
+	sessrec__tick_end(s, now_ns());
 	if (s->deadline_ns && now_ns() >= s->deadline_ns)
 		loop__stop(l);
 	if (watched_pids_gone(s)) {
@@ -452,6 +505,8 @@ int session__run(struct session *s)
 	sigset_t sigs;
 	int err;
 
+	if (s->opts->replay)
+		return sessrec__replay_run(s);
 	bootstrap(s);
 	s->loop = loop__new();
 	if (!s->loop)
@@ -487,6 +542,7 @@ void session__close(struct session *s)
 {
 	const struct consumer_stats *st = s->consumer ? consumer__stats(s->consumer) : NULL;
 
+	sessrec__close(s);
 	if (st && st->bad_records)
 		log_warn("%llu malformed records ignored", (unsigned long long)st->bad_records);
 	loop__free(s->loop);
@@ -506,11 +562,15 @@ static const struct stack *session_stack(uint32_t pid, uint32_t tid, uint64_t si
 {
 	struct session *s = ctx;
 
+	if (s->opts && s->opts->replay)
+		return sessrec__stack(s, tid, since_ns);
 	return s->stacks ? stacks__get(s->stacks, pid, tid, since_ns) : NULL;
 }
 
 const struct stack *session__known_stack(struct session *s, uint32_t tid, uint64_t since_ns)
 {
+	if (s->opts && s->opts->replay)
+		return sessrec__stack(s, tid, since_ns);
 	return s->stacks ? stacks__peek(s->stacks, tid, since_ns) : NULL;
 }
 
@@ -522,7 +582,10 @@ struct names session__names(struct session *s)
 const struct addr_place *session__place(uint32_t pid, uint64_t addr, void *ctx)
 {
 	static struct addr_place_buf buf;
+	struct session *s = ctx;
 
+	if (s && s->opts && s->opts->replay)
+		return sessrec__place(s, pid, addr);
 	if (symbols__place(PROC, pid, addr, &buf))
 		return NULL;
 	return &buf.place;

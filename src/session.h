@@ -65,6 +65,9 @@ struct session {
 	size_t cap_boot;
 	struct hmap *boot_gone; /* tids that exited while bootstrapping */
 	bool booting;
+	/* recording (opts->record), or replaying (opts->replay): see sessrec.h */
+	struct sessrec *rec;
+	struct consumer_stats replay_stats;
 };
 
 /*
@@ -83,11 +86,14 @@ void session__close(struct session *s);
 void session__detect(struct session *s);
 /*
  * Where addr lives in pid (symbol, module, region), read from /proc now; NULL
- * if the process or the mapping is gone. Valid until the next call.
+ * if the process or the mapping is gone. Valid until the next call. ctx: the
+ * session (a replay answers from its recording), or NULL (/proc).
  */
 const struct addr_place *session__place(uint32_t pid, uint64_t addr, void *ctx);
 /* The stack taken for tid's wait since since_ns, if one was (never takes one). */
 const struct stack *session__known_stack(struct session *s, uint32_t tid, uint64_t since_ns);
+/* Counters: the consumer's, or a replay's (events replayed, losses recorded). */
+const struct consumer_stats *session__stats(struct session *s);
 /* Lock places and stacks for views, backed by this session. */
 struct names session__names(struct session *s);
 

@@ -298,7 +298,7 @@ static const struct addr_place *cached_place(uint32_t pid, uint64_t addr, void *
 	if (!e) {
 		if (hmap__len(t->placecache) >= PLACECACHE_MAX)
 			placecache_clear(t->placecache);
-		e = place_entry_new(pid, addr, now, session__place(pid, addr, NULL));
+		e = place_entry_new(pid, addr, now, session__place(pid, addr, &t->session));
 		if (!e || hmap__set(t->placecache, key, e)) {
 			free(e);
 			return NULL;
@@ -404,7 +404,7 @@ static const struct go_group *go_stuck(void *ctx, size_t i)
 static void take_snapshot(struct top *t)
 {
 	struct session *s = &t->session;
-	const struct consumer_stats *st = consumer__stats(s->consumer);
+	const struct consumer_stats *st = session__stats(s);
 	struct snap_go_source go = {
 		.next = go_next,
 		.frames = go_frames,
@@ -443,7 +443,7 @@ static const char *const view_names[VIEW_MAX] = { "Processes", "Threads", "Locks
 
 static void draw_header(struct top *t)
 {
-	const struct consumer_stats *st = consumer__stats(t->session.consumer);
+	const struct consumer_stats *st = session__stats(&t->session);
 	const struct snapshot *s = t->snap;
 	uint64_t drops = 0, up = now_ns() - t->session.start_ns;
 	size_t stuck_threads = 0;

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * A session's recording and its replay (record.h holds the file format).
+ *
+ * Recording taps the session where its model and detectors are fed: ring
+ * buffer records and scheduler state (through the consumer's tap), threads
+ * and waits found in /proc, lock owners read from memory, lost waits, the
+ * detector's ticks; and it keeps what views will need to name things later,
+ * where each lock lives and the stack of each long wait, read while the
+ * process is still there. Past --max-size the file rotates: FILE becomes
+ * FILE.1 and a new FILE starts with the model as it stands (a checkpoint),
+ * so either replays on its own.
+ *
+ * Replay feeds the same inputs, in the same order, to a session with no BPF
+ * and no /proc; now_ns() follows the recording's clock. Used by session.c
+ * only.
+ */
+#ifndef TANGLE_SESSREC_H
+#define TANGLE_SESSREC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "consumer.h"
+#include "model.h"
+#include "procfs.h"
+
+struct session;
+struct sessrec;
+struct addr_place;
+struct stack;
+struct rec_file_header;
+
+/* Start recording to path (after attach, before /proc is read). 0 or -errno, logged. */
+int sessrec__record(struct session *s, const char *path, uint64_t max_bytes);
+void sessrec__thread(struct session *s, uint64_t ts, const struct procfs_thread *t);
+void sessrec__wait(struct session *s, uint64_t ts, const struct procfs_thread *t,
+		   const struct wait *w);
+void sessrec__wait_lost(struct session *s, uint64_t ts, uint32_t tid);
+/* Before the model takes it: recorded when it says something new, with its place and stack. */
+void sessrec__owner(struct session *s, const struct thread *t, const struct lock_owner *o);
+void sessrec__lost(struct session *s, uint64_t ts, int reason, uint64_t count, uint64_t total);
+void sessrec__tick(struct session *s, uint64_t now);
+/* After the views: the tick's records reach the file; rotate if due. */
+void sessrec__tick_end(struct session *s, uint64_t now);
+
+/* Open path for replay: 0 or -errno (logged). */
+int sessrec__replay_open(struct session *s, const char *path);
+/* Feed the whole recording (or up to the hooks' stop). 0, or -EBADMSG if damaged (logged). */
+int sessrec__replay_run(struct session *s);
+/* The header of the recording being replayed, or written; NULL if neither. */
+const struct rec_file_header *sessrec__header(const struct session *s);
+const struct addr_place *sessrec__place(struct session *s, uint32_t pid, uint64_t addr);
+const struct stack *sessrec__stack(struct session *s, uint32_t tid, uint64_t since_ns);
+/* Replay: events decoded and lost, as consumer__stats() counts them live. */
+void sessrec__replay_stats(const struct session *s, struct consumer_stats *out);
+
+/* Write the end record and close (recording), or close (replay). Accepts no sessrec. */
+void sessrec__close(struct session *s);
+
+#endif

@@ -43,7 +43,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 # Sources of the plain-C layers (no libbpf, no curses): unit tests link these.
 CORE_SRCS := src/json.c src/hmap.c src/model.c src/decode.c src/procfs.c src/log.c \
 	src/view_json.c src/futex.c src/escape.c src/lockinfo.c src/detect.c src/report.c src/owner.c \
-	src/symbols.c src/record.c
+	src/symbols.c src/record.c src/view_trace.c
 CORE_SRCS += src/tui/snapshot.c src/tui/snapshot_go.c src/tui/table.c src/unwind.c src/ksyms.c \
 	src/folded.c
 # Go programs: binaries (gobin), runtime layouts, goroutines read from memory, their views
@@ -267,6 +267,27 @@ goreach: $(GOREACH_PROGS) $(GOREACH_DIR)/goreach_driver
 -include $(wildcard $(GOREACH_DIR)/*.d)
 # ---- end of goreach --------------------------------------------------------
 
+# ---- fuzzing the record reader (libFuzzer, clang) --------------------------
+# What `tangle replay` does with a file from anyone: read, decode, detect.
+FUZZ_DIR := .output-fuzz
+FUZZ_SRCS := tests/fuzz/fuzz_record.c src/record.c src/decode.c src/model.c src/detect.c \
+	src/hmap.c src/log.c src/json.c src/escape.c src/view_json.c src/futex.c src/lockinfo.c \
+	src/symbols.c src/procfs.c src/unwind.c src/ksyms.c src/gobin.c src/x86insn.c
+FUZZ_S ?= 60
+$(FUZZ_DIR)/fuzz_record: $(FUZZ_SRCS) $(wildcard src/*.h) include/tangle_abi.h
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(FUZZ_DIR)
+	$(Q)$(CLANG) -g -O1 -std=gnu11 -Iinclude -Isrc -DTANGLE_VERSION='"fuzz"' \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-D_GNU_SOURCE $(FUZZ_SRCS) -ldw -lelf -lz -lstdc++ -o $@
+.PHONY: fuzz fuzz-run
+fuzz: $(FUZZ_DIR)/fuzz_record
+# The committed corpus is only read: new inputs go to a scratch directory.
+fuzz-run: fuzz
+	$(Q)mkdir -p $(FUZZ_DIR)/corpus
+	$(Q)$(FUZZ_DIR)/fuzz_record -max_total_time=$(FUZZ_S) -timeout=10 -rss_limit_mb=2048 \
+		$(FUZZ_DIR)/corpus tests/fuzz/corpus
+
 # `make test` and `make demo` first install what is missing, then run in a
 # sub-make so that tool paths are looked up after the install.
 test:
@@ -278,13 +299,14 @@ demo:
 	$(Q)$(MAKE) --no-print-directory demo-run
 
 # One runner for all three tiers, so one summary line says what ran.
-test-run: $(APP) unit fixtures gofixtures gobin goreach
+test-run: $(APP) unit fixtures gofixtures gobin goreach fuzz
 	$(Q)TANGLE=$(CURDIR)/$(APP) TANGLE_UNIT_DIR=$(CURDIR)/$(OUTPUT)/unit \
 		TANGLE_FIXTURES=$(CURDIR)/$(OUTPUT)/fixtures \
 		TANGLE_GO_FIXTURES=$(CURDIR)/$(GO_FIXTURE_DIR) \
 		TANGLE_GO_TOOLCHAINS="$(GO_LOCAL_VERSION) $(GO_TOOLCHAINS)" \
 		TANGLE_GOBIN_DIR=$(CURDIR)/$(GOBIN_DIR) \
 		TANGLE_GOREACH_DIR=$(CURDIR)/$(GOREACH_DIR) \
+		TANGLE_FUZZ=$(CURDIR)/$(FUZZ_DIR)/fuzz_record \
 		$(PYTHON) -m pytest -ra tests $(PYTEST_ARGS)
 
 test-unit: unit
@@ -350,7 +372,7 @@ check-format:
 
 clean:
 	$(call msg,CLEAN,)
-	$(Q)rm -rf .output .output-san tangle tangle-san
+	$(Q)rm -rf .output .output-san .output-fuzz tangle tangle-san
 
 .SECONDARY:
 

@@ -257,20 +257,34 @@ int BPF_PROG(tg_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	return 0;
 }
 
-static __always_inline void on_wakeup(struct task_struct *p)
+/*
+ * sched_waking runs in the waker's context (sched_wakeup may run on the
+ * wakee's CPU, from an IPI): the current task is who woke p. For a thread in
+ * a tracked wait it is remembered with the wait, for the wait_end: the
+ * thread that released the lock or signalled the condition (an interrupt's
+ * victim for a timeout, which the result tells apart).
+ */
+SEC("tp_btf/sched_waking")
+int BPF_PROG(tg_sched_waking, struct task_struct *p)
 {
 	__u32 tid = BPF_CORE_READ(p, pid);
 	struct tangle_thread_info *ti = bpf_map_lookup_elem(&threads, &tid);
+	struct tangle_wait_info *wi;
+	__u64 id;
 
 	/* only threads already tracked: a wakeup alone does not make a thread wanted */
-	if (ti && ti->state != TANGLE_TS_RUNNING)
+	if (!ti)
+		return 0;
+	if (ti->in_wait) {
+		wi = bpf_map_lookup_elem(&waits, &tid);
+		id = bpf_get_current_pid_tgid();
+		if (wi && (__u32)id != tid) {
+			wi->waker_pid = id >> 32;
+			wi->waker_tid = (__u32)id;
+		}
+	}
+	if (ti->state != TANGLE_TS_RUNNING)
 		set_state(p, TANGLE_TS_RUNNABLE, bpf_ktime_get_ns(), false);
-}
-
-SEC("tp_btf/sched_wakeup")
-int BPF_PROG(tg_sched_wakeup, struct task_struct *p)
-{
-	on_wakeup(p);
 	return 0;
 }
 
@@ -568,6 +582,8 @@ static __always_inline void end_wait(long ret)
 		e->flags = wi->flags;
 		e->sys = wi->sys;
 		e->__pad = 0;
+		e->waker_pid = wi->waker_pid;
+		e->waker_tid = wi->waker_tid;
 		submit(e);
 	} else {
 		count_drop(TANGLE_DROP_RINGBUF);

@@ -17,7 +17,7 @@
 #include <linux/types.h>
 #endif
 
-#define TANGLE_ABI_VERSION 2
+#define TANGLE_ABI_VERSION 3
 #define TANGLE_COMM_LEN 16
 
 enum tangle_ev_type {
@@ -97,6 +97,9 @@ struct tangle_ev_wait_end {
 	__u16 flags;
 	__u8 sys;
 	__u8 __pad;
+	/* the last task that woke it during the wait (sched_waking), 0 if none */
+	__u32 waker_pid;
+	__u32 waker_tid;
 };
 
 /* fork / exec / exit / rename. hdr.pid/tid name the task the event is about. */
@@ -147,6 +150,8 @@ struct tangle_wait_info {
 	__u16 flags;
 	__u8 sys;
 	__u8 __pad;
+	__u32 waker_pid; /* the last task that woke the waiter, 0 until one does */
+	__u32 waker_tid;
 };
 
 /*
@@ -176,10 +181,10 @@ struct tangle_ev_ustack {
 
 _Static_assert(sizeof(struct tangle_ev_hdr) == 24, "tangle_ev_hdr size");
 _Static_assert(sizeof(struct tangle_ev_wait_begin) == 24 + 48, "tangle_ev_wait_begin size");
-_Static_assert(sizeof(struct tangle_ev_wait_end) == 24 + 32, "tangle_ev_wait_end size");
+_Static_assert(sizeof(struct tangle_ev_wait_end) == 24 + 40, "tangle_ev_wait_end size");
 _Static_assert(sizeof(struct tangle_ev_task) == 24 + 48, "tangle_ev_task size");
 _Static_assert(sizeof(struct tangle_thread_info) == 40, "tangle_thread_info size");
-_Static_assert(sizeof(struct tangle_wait_info) == 24, "tangle_wait_info size");
+_Static_assert(sizeof(struct tangle_wait_info) == 32, "tangle_wait_info size");
 _Static_assert(sizeof(struct tangle_ev_ustack) == 24 + 64 + 8 + TANGLE_USTACK_BYTES,
 	       "tangle_ev_ustack size");
 _Static_assert(sizeof(struct tangle_ev_ustack) < 65536, "hdr.size is 16 bits");

@@ -13,6 +13,8 @@ PKGS=(
 	python3 python3-pytest        # test runner
 	valgrind jq tmux              # memory checks, ad-hoc JSON, TUI tests
 	gdb binutils                  # reference stacks (gdb, addr2line, objcopy) in tests
+	libclang-rt-19-dev            # libFuzzer: the record-file reader's fuzz target
+	graphviz                      # dot: renders the wait-for graphs tangle exports, in tests
 )
 
 # `scripts/deps.sh --bench`: also what `make bench` compares with and plots with

@@ -22,6 +22,7 @@
 #include "stacks.h"
 #include "view_go.h"
 #include "view_json.h"
+#include "view_trace.h"
 
 struct stream {
 	struct session session;
@@ -29,8 +30,15 @@ struct stream {
 	struct json_writer *w;
 	struct names names;
 	struct folded *folded; /* --folded: wait time per stack, written at the end */
+	struct view_trace *trace; /* --trace: a timeline instead of records */
 	FILE *out;
 };
+
+/* NDJSON records, unless an export replaces them. */
+static bool records(const struct stream *st)
+{
+	return !st->folded && !st->opts.trace && !st->opts.dot;
+}
 
 static int64_t clock_offset(clockid_t id)
 {
@@ -68,16 +76,17 @@ static void on_group(const struct stuck_group *g, void *ctx)
 {
 	struct stream *st = ctx;
 
-	if (st->folded)
-		return;
-	view_json__stuck_group(st->w, g, &st->names);
+	if (st->trace)
+		view_trace__on_group(st->trace, g);
+	if (records(st))
+		view_json__stuck_group(st->w, g, &st->names);
 }
 
 static void on_go_group(const struct go_group *g, const struct go_process *gp, void *ctx)
 {
 	struct stream *st = ctx;
 
-	if (!st->folded)
+	if (records(st))
 		view_go__stuck_json(st->w, g, gp);
 }
 
@@ -85,8 +94,8 @@ static void on_lost(struct session *s, uint64_t ts, int reason, uint64_t count, 
 {
 	struct stream *st = s->hooks.ctx;
 
-	if (st->folded)
-		log_warn("the kernel dropped %llu events (%s): the profile misses them",
+	if (!records(st))
+		log_warn("the kernel dropped %llu events (%s): the export misses them",
 			 (unsigned long long)count, drop_reason_name(reason));
 	else
 		view_json__lost(st->w, ts, count, drop_reason_name(reason), total);
@@ -96,7 +105,7 @@ static void on_batch(struct session *s)
 {
 	struct stream *st = s->hooks.ctx;
 
-	if (!st->folded)
+	if (!st->folded && !st->opts.dot)
 		json__flush(st->w);
 }
 
@@ -141,10 +150,12 @@ static void on_change(const struct model_event *ev, void *ctx)
 	/* unwound at the begin already, while the process surely still runs */
 	if (st->opts.stacks && (ev->kind == MC_WAIT_BEGIN || ev->kind == MC_WAIT_END))
 		stack = session__known_stack(&st->session, ev->thread->tid, ev->wait->since_ns);
-	if (!st->folded)
-		view_json__change(st->w, ev, st->opts.stacks, stack);
-	else if (ev->kind == MC_WAIT_END)
+	if (st->trace)
+		view_trace__on_change(ev, st->trace);
+	else if (st->folded && ev->kind == MC_WAIT_END)
 		fold_wait(st, ev->thread->comm, ev->blocked_ns, stack);
+	else if (records(st))
+		view_json__change(st->w, ev, st->opts.stacks, stack);
 }
 
 static int run(struct stream *st)
@@ -168,12 +179,23 @@ static int run(struct stream *st)
 		return err;
 	st->names = session__names(s);
 	log_debug("attached");
-	if (!st->folded) {
+	if (records(st)) {
 		write_meta(st->w, s);
 		json__flush(st->w);
 	}
+	if (st->opts.trace) {
+		st->trace = view_trace__new(st->w, st->out, &st->names);
+		if (!st->trace)
+			return -errno;
+	}
 	err = session__run(s);
 	session__drain(s);
+	now = now_ns();
+	if (st->trace)
+		return view_trace__finish(st->trace, s->model, now) ?: err;
+	if (st->opts.dot)
+		return view_dot__write(st->out, s->model, s->detector, now, session__min_wait_ns(s), &st->names) ?:
+			       err;
 	if (st->folded) {
 		/* waits still going on count up to now, as if they ended now */
 		const struct thread *t;
@@ -231,19 +253,24 @@ int cmd_stream(int argc, char **argv)
 		return 1;
 	}
 	json__batch_flushes(st.w);
+	if (st.opts.folded + st.opts.trace + st.opts.dot > 1) {
+		log_error(EINVAL, "one of --folded, --trace and --dot at a time");
+		return 1;
+	}
 	if (st.opts.folded) {
 		st.folded = folded__new();
 		if (!st.folded) {
 			log_error(errno, "folded stacks");
 			return 1;
 		}
-	} else {
+	} else if (!st.opts.trace && !st.opts.dot) {
 		log__set_json(st.w);
 	}
 	err = run(&st);
 	log__set_json(NULL);
 	session__close(&st.session);
 	folded__free(st.folded);
+	view_trace__free(st.trace);
 	json__free(st.w);
 	if (out != stdout && fclose(out)) {
 		log_error(errno, "writing %s", st.opts.output);

@@ -43,6 +43,8 @@ static int decode_wait_end(struct model *m, const struct tangle_ev_wait_end *e)
 		.op = e->op,
 		.addr = e->uaddr,
 		.since_ns = e->begin_ns,
+		.waker_pid = e->waker_pid,
+		.waker_tid = e->waker_tid,
 	};
 	struct thread *t = model__thread(m, e->hdr.tid);
 	char comm[TANGLE_COMM_LEN];

@@ -402,6 +402,24 @@ void json__uint(struct json_writer *w, unsigned long long v)
 	put_raw_value(w, p, (int)(end - p));
 }
 
+void json__milli(struct json_writer *w, unsigned long long v)
+{
+	char buf[32], *end = buf + sizeof(buf), *p = fmt_u64(end - 4, v / 1000);
+	unsigned r = (unsigned)(v % 1000);
+
+	end[-4] = '.';
+	end[-3] = (char)('0' + r / 100);
+	end[-2] = (char)('0' + r / 10 % 10);
+	end[-1] = (char)('0' + r % 10);
+	put_raw_value(w, p, (int)(end - p));
+}
+
+void json__kv_milli(struct json_writer *w, const char *key, unsigned long long v)
+{
+	json__key(w, key);
+	json__milli(w, v);
+}
+
 void json__hex(struct json_writer *w, unsigned long long v)
 {
 	static const char digits[] = "0123456789abcdef";

@@ -51,6 +51,9 @@ void json__bool(struct json_writer *w, bool v);
 void json__null(struct json_writer *w);
 /* A string such as "0x55d0c0a010a0": lowercase, no padding. */
 void json__hex(struct json_writer *w, unsigned long long v);
+/* v / 1000 as a decimal number with 3 decimals: ns written as us ("12.345"). */
+void json__milli(struct json_writer *w, unsigned long long v);
+void json__kv_milli(struct json_writer *w, const char *key, unsigned long long v);
 
 void json__kv_str(struct json_writer *w, const char *key, const char *s);
 void json__kv_strn(struct json_writer *w, const char *key, const char *s, size_t n);

@@ -366,11 +366,16 @@ int model__wait_end(struct model *m, uint64_t ts, uint32_t pid, uint32_t tid, co
 	struct model_event ev = { .kind = MC_WAIT_END, .ts_ns = ts, .ret = ret };
 	struct thread *t = thread_get_or_seen(m, ts, pid, tid, comm);
 	struct wait done = *w;
+	struct lock_owner owner;
 	struct process *p;
 	struct futex_stat *f;
 
 	if (!t)
 		return -ENOMEM;
+	if (thread__owner(t) && t->wait.addr == w->addr) {
+		owner = t->owner;
+		ev.owner = &owner;
+	}
 	done.kind = WAIT_FUTEX;
 	if (t->wait.kind != WAIT_NONE && t->wait.addr == w->addr) {
 		done = t->wait;
@@ -380,6 +385,8 @@ int model__wait_end(struct model *m, uint64_t ts, uint32_t pid, uint32_t tid, co
 		done.since_ns = begin_ns;
 		done.preblocked = false;
 	}
+	done.waker_pid = w->waker_pid;
+	done.waker_tid = w->waker_tid;
 	wait_clear(m, t);
 	ev.blocked_ns = ts > done.since_ns ? ts - done.since_ns : 0;
 	ev.result = wait_result_of(ret);

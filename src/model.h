@@ -76,6 +76,9 @@ struct wait {
 	uint64_t addr;
 	uint64_t addr2;
 	uint64_t since_ns;
+	/* wait_end only: who woke it last (0: no one seen; a timeout's is meaningless) */
+	uint32_t waker_pid;
+	uint32_t waker_tid;
 };
 
 struct thread {
@@ -129,6 +132,7 @@ struct model_event {
 		*thread; /* after the change; for EXIT, as it was; NULL for PROCESS_EXIT */
 	const struct process *process; /* PROCESS_EXIT */
 	const struct wait *wait; /* WAIT_BEGIN, WAIT_END */
+	const struct lock_owner *owner; /* WAIT_END: who held what it waited on, if read; or NULL */
 	uint64_t blocked_ns; /* WAIT_END */
 	int64_t ret; /* WAIT_END: syscall return */
 	enum wait_result result; /* WAIT_END */

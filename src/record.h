@@ -62,7 +62,7 @@ struct rec_file_header {
 	char hostname[64];
 	char kernel[64];
 	uint32_t filter_pids[16]; /* -p as given (0: none) */
-	double stuck_after_s; /* --stuck-after as given (0: the default) */
+	double stuck_after_s; /* the thread detector's minimum wait, in s, as it ran live */
 	uint32_t flags; /* REC_F_* */
 	uint32_t header_crc; /* CRC-32 of everything before it */
 };

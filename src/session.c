@@ -231,14 +231,10 @@ int session__open(struct session *s, struct opts *o, const struct session_hooks 
 		.max_threads = o->max_threads,
 		.capture_stacks = o->stacks,
 	};
-	struct detect_opts dopts = { .min_wait_ns = DETECT_MIN_WAIT_NS };
+	struct detect_opts dopts;
 	sigset_t sigs;
 	int err;
 
-	if (o->stuck_after_s > 0)
-		dopts.min_wait_ns = (uint64_t)(o->stuck_after_s * 1e9);
-	else if (o->thread_stuck_after_s > 0)
-		dopts.min_wait_ns = (uint64_t)(o->thread_stuck_after_s * 1e9);
 	s->opts = o;
 	s->hooks = *h;
 	s->tick_ns = DETECT_TICK_NS;
@@ -251,9 +247,8 @@ int session__open(struct session *s, struct opts *o, const struct session_hooks 
 		err = open_replay(s, o);
 		if (err)
 			return err;
-		if (!o->stuck_after_s && sessrec__header(s)->stuck_after_s > 0)
-			dopts.min_wait_ns = (uint64_t)(sessrec__header(s)->stuck_after_s * 1e9);
 	}
+	dopts.min_wait_ns = session__min_wait_ns(s);
 	s->detector = detector__new(&dopts, on_group, s);
 	if (!s->model || !s->detector)
 		return -ENOMEM;
@@ -422,6 +417,19 @@ void session__detect(struct session *s)
 		log_error(ENOMEM, "stuck-group detection");
 	if (s->go)
 		gotrack__tick(s->go, now);
+}
+
+uint64_t session__min_wait_ns(const struct session *s)
+{
+	const struct rec_file_header *h = sessrec__header(s);
+
+	if (s->opts->stuck_after_s > 0)
+		return (uint64_t)(s->opts->stuck_after_s * 1e9);
+	if (s->opts->replay && h && h->stuck_after_s > 0)
+		return (uint64_t)(h->stuck_after_s * 1e9);
+	if (s->opts->thread_stuck_after_s > 0)
+		return (uint64_t)(s->opts->thread_stuck_after_s * 1e9);
+	return DETECT_MIN_WAIT_NS;
 }
 
 const struct consumer_stats *session__stats(struct session *s)

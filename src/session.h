@@ -92,6 +92,8 @@ void session__detect(struct session *s);
 const struct addr_place *session__place(uint32_t pid, uint64_t addr, void *ctx);
 /* The stack taken for tid's wait since since_ns, if one was (never takes one). */
 const struct stack *session__known_stack(struct session *s, uint32_t tid, uint64_t since_ns);
+/* How old a wait must be before the detector considers it. */
+uint64_t session__min_wait_ns(const struct session *s);
 /* Counters: the consumer's, or a replay's (events replayed, losses recorded). */
 const struct consumer_stats *session__stats(struct session *s);
 /* Lock places and stacks for views, backed by this session. */

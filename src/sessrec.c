@@ -136,7 +136,7 @@ int sessrec__record(struct session *s, const char *path, uint64_t max_bytes)
 		memcpy(h->kernel, u.release, strnlen(u.release, sizeof(h->kernel) - 1));
 	for (size_t i = 0; i < s->opts->filter.npids && i < 16; i++)
 		h->filter_pids[i] = s->opts->filter.pids[i];
-	h->stuck_after_s = s->opts->stuck_after_s;
+	h->stuck_after_s = session__min_wait_ns(s) / 1e9; /* what the live detector went by */
 	rs->w = open_file(s);
 	if (!rs->w)
 		return -EIO;
@@ -144,8 +144,8 @@ int sessrec__record(struct session *s, const char *path, uint64_t max_bytes)
 	return 0;
 }
 
-static void put_thread(struct session *s, uint64_t ts, uint32_t pid, uint32_t tid,
-		       const char *comm, uint8_t state)
+static void put_thread(struct session *s, uint64_t ts, uint32_t pid, uint32_t tid, const char *comm,
+		       uint8_t state)
 {
 	struct rec_thread r = { .pid = pid, .tid = tid, .state = state };
 
@@ -159,8 +159,8 @@ void sessrec__thread(struct session *s, uint64_t ts, const struct procfs_thread 
 		put_thread(s, ts, t->pid, t->tid, t->comm, t->state);
 }
 
-static void put_wait(struct session *s, uint64_t ts, uint32_t pid, uint32_t tid,
-		     const char *comm, const struct wait *w)
+static void put_wait(struct session *s, uint64_t ts, uint32_t pid, uint32_t tid, const char *comm,
+		     const struct wait *w)
 {
 	struct rec_wait r = {
 		.pid = pid,
@@ -389,8 +389,8 @@ static void rotate(struct session *s, uint64_t now)
 		rs->failed = true;
 		return;
 	}
-	log_debug("recording rotated: %s is file %u, the previous one is %s", rs->path,
-		  rs->hdr.seq, old);
+	log_debug("recording rotated: %s is file %u, the previous one is %s", rs->path, rs->hdr.seq,
+		  old);
 	hmap__free(rs->placed);
 	hmap__free(rs->stacked);
 	rs->placed = hmap__new();

@@ -139,6 +139,13 @@ void view_json__change(struct json_writer *w, const struct model_event *ev, bool
 		json__kv_bool(w, "preblocked", ev->wait->preblocked);
 		json__kv_uint(w, "blocked_ns", ev->blocked_ns);
 		json__kv_str(w, "result", wait_result_name(ev->result));
+		if (ev->result == WAIT_WOKEN && ev->wait->waker_tid) {
+			json__kv_uint(w, "waker_pid", ev->wait->waker_pid);
+			json__kv_uint(w, "waker_tid", ev->wait->waker_tid);
+		} else {
+			json__kv_null(w, "waker_pid");
+			json__kv_null(w, "waker_tid");
+		}
 		if (ev->result == WAIT_EXITED || ev->result == WAIT_LOST || ev->ret >= 0)
 			json__kv_null(w, "errno");
 		else

@@ -63,8 +63,7 @@ int cmd_record(int argc, char **argv)
 		fprintf(stderr,
 			"tangle: recorded %llu events (%llu lost), %zu threads, in %.1f s to %s\n",
 			(unsigned long long)cs->events, (unsigned long long)lost,
-			model__nr_threads(s->model), (now_ns() - s->start_ns) / 1e9,
-			r.opts.record);
+			model__nr_threads(s->model), (now_ns() - s->start_ns) / 1e9, r.opts.record);
 	}
 	session__close(s);
 	if (!err && !stat(r.opts.record, &st))
@@ -112,8 +111,9 @@ int cmd_replay(int argc, char **argv)
 		if (!strcmp(views[i].name, view))
 			break;
 	if (i == sizeof(views) / sizeof(views[0])) {
-		fprintf(stderr, "tangle replay: unknown view '%s' (check, stream, top, trace, dot, "
-				"folded)\n",
+		fprintf(stderr,
+			"tangle replay: unknown view '%s' (check, stream, top, trace, dot, "
+			"folded)\n",
 			view);
 		return 1;
 	}

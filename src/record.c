@@ -29,10 +29,10 @@ void rec_header__init(struct rec_file_header *h)
 const char *rec_type_name(uint16_t type)
 {
 	static const char *const names[REC_TYPE_MAX] = {
-		[REC_EVENT] = "event",	   [REC_THREAD] = "thread",	[REC_WAIT] = "wait",
-		[REC_WAIT_LOST] = "wait_lost", [REC_OWNER] = "owner",	[REC_SCHED] = "sched",
-		[REC_TICK] = "tick",	   [REC_TICK_END] = "tick_end", [REC_PLACE] = "place",
-		[REC_STACK] = "stack",	   [REC_LOST] = "lost",		[REC_END] = "end",
+		[REC_EVENT] = "event",	       [REC_THREAD] = "thread",	    [REC_WAIT] = "wait",
+		[REC_WAIT_LOST] = "wait_lost", [REC_OWNER] = "owner",	    [REC_SCHED] = "sched",
+		[REC_TICK] = "tick",	       [REC_TICK_END] = "tick_end", [REC_PLACE] = "place",
+		[REC_STACK] = "stack",	       [REC_LOST] = "lost",	    [REC_END] = "end",
 	};
 
 	return type < REC_TYPE_MAX && names[type] ? names[type] : "unknown";
@@ -259,8 +259,7 @@ struct rec_reader *rec_reader__open(FILE *f, const char *name, char *why, size_t
 	h = &r->hdr;
 	got = fread(h, 1, sizeof(*h), f);
 	if (got < sizeof(h->magic) || memcmp(h->magic, REC_MAGIC, sizeof(h->magic))) {
-		snprintf(why, why_len, "%s: not a tangle recording (no %s magic)", name,
-			 REC_MAGIC);
+		snprintf(why, why_len, "%s: not a tangle recording (no %s magic)", name, REC_MAGIC);
 		goto fail;
 	}
 	if (got < offsetof(struct rec_file_header, header_size) + sizeof(h->header_size)) {
@@ -283,8 +282,9 @@ struct rec_reader *rec_reader__open(FILE *f, const char *name, char *why, size_t
 		goto fail;
 	}
 	if (h->abi_version != TANGLE_ABI_VERSION) {
-		snprintf(why, why_len, "%s: recorded events are of ABI version %u; this tangle reads %u",
-			 name, h->abi_version, TANGLE_ABI_VERSION);
+		snprintf(why, why_len,
+			 "%s: recorded events are of ABI version %u; this tangle reads %u", name,
+			 h->abi_version, TANGLE_ABI_VERSION);
 		goto fail;
 	}
 	h->tool_version[sizeof(h->tool_version) - 1] = '\0';
@@ -345,7 +345,8 @@ static int next_block(struct rec_reader *r)
 		set_error(r, "a damaged block header (bad magic or checksum)");
 		return -EBADMSG;
 	}
-	if (bh.payload_len > REC_BLOCK_MAX || bh.payload_len < bh.nr_records * sizeof(struct rec_hdr)) {
+	if (bh.payload_len > REC_BLOCK_MAX ||
+	    bh.payload_len < bh.nr_records * sizeof(struct rec_hdr)) {
 		set_error(r, "a block of impossible size");
 		return -EBADMSG;
 	}

@@ -282,11 +282,11 @@ $(FUZZ_DIR)/fuzz_record: $(FUZZ_SRCS) $(wildcard src/*.h) include/tangle_abi.h
 		-D_GNU_SOURCE $(FUZZ_SRCS) -ldw -lelf -lz -lstdc++ -o $@
 .PHONY: fuzz fuzz-run
 fuzz: $(FUZZ_DIR)/fuzz_record
-# The committed corpus is only read: new inputs go to a scratch directory.
+# The recordings in tests/data seed it and are only read: new inputs go to a scratch directory.
 fuzz-run: fuzz
 	$(Q)mkdir -p $(FUZZ_DIR)/corpus
 	$(Q)$(FUZZ_DIR)/fuzz_record -max_total_time=$(FUZZ_S) -timeout=10 -rss_limit_mb=2048 \
-		$(FUZZ_DIR)/corpus tests/fuzz/corpus
+		$(FUZZ_DIR)/corpus tests/data
 
 # `make test` and `make demo` first install what is missing, then run in a
 # sub-make so that tool paths are looked up after the install.

@@ -677,12 +677,29 @@ static bool refresh(struct proc *p)
 	return report_maps(p) == 0;
 }
 
-static Dwfl_Module *module_of(struct proc *p, uint64_t addr)
+/*
+ * The module reported at addr. libdwfl 0.188 can answer with the module just
+ * below an address in no module (seen under valgrind, whose layout leaves a
+ * library mapped after tangle's last report above every reported one), so
+ * its bounds are checked.
+ */
+static Dwfl_Module *module_at(struct proc *p, uint64_t addr)
 {
 	Dwfl_Module *mod = dwfl_addrmodule(p->dwfl, addr);
+	Dwarf_Addr low, high;
+
+	if (mod && dwfl_module_info(mod, NULL, &low, &high, NULL, NULL, NULL, NULL) &&
+	    (addr < low || addr >= high))
+		return NULL;
+	return mod;
+}
+
+static Dwfl_Module *module_of(struct proc *p, uint64_t addr)
+{
+	Dwfl_Module *mod = module_at(p, addr);
 
 	if (!mod && refresh(p))
-		mod = dwfl_addrmodule(p->dwfl, addr);
+		mod = module_at(p, addr);
 	return mod;
 }
 
@@ -1833,15 +1850,15 @@ static int unwind(struct unwinder *u, uint32_t pid, uint32_t tid, const struct u
 	u->sp = regs->sp;
 	cap = max < MAX_PHYS ? max : MAX_PHYS;
 	/* A pc in no module, at the start or where CFI stopped, may be a library dlopen'ed since. */
-	if (!dwfl_addrmodule(p->dwfl, regs->ip))
+	if (!module_at(p, regs->ip))
 		refresh(p);
 	/* Go code first by its frame sizes: it has no CFI once stripped */
 	if (!u->fp_only)
 		npc = go_walk(p, regs, pcs, cap);
 	if (!u->fp_only && npc < 2)
 		npc = cfi_unwind(p, tid, regs, pcs, cap);
-	if (npc && npc < cap &&
-	    !dwfl_addrmodule(p->dwfl, pcs[npc - 1].pc - !pcs[npc - 1].activation) && refresh(p))
+	if (npc && npc < cap && !module_at(p, pcs[npc - 1].pc - !pcs[npc - 1].activation) &&
+	    refresh(p))
 		npc = cfi_unwind(p, tid, regs, pcs, cap);
 	if (npc < 2) {
 		struct pcinfo fpcs[MAX_PHYS];

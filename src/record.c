@@ -167,7 +167,7 @@ void rec_writer__put_str(struct rec_writer *w, const char *s)
 
 int rec_writer__end(struct rec_writer *w)
 {
-	struct rec_hdr *h;
+	struct rec_hdr h;
 	size_t size;
 
 	if (w->err)
@@ -181,11 +181,13 @@ int rec_writer__end(struct rec_writer *w)
 		w->open_at = SIZE_MAX;
 		return -E2BIG;
 	}
-	h = (struct rec_hdr *)(w->buf + (w->len - size));
-	h->size = (uint32_t)size;
+	/* records are packed, so the header is copied out and back, never cast in place */
+	memcpy(&h, w->buf + w->open_at, sizeof(h));
+	h.size = (uint32_t)size;
+	memcpy(w->buf + w->open_at, &h, sizeof(h));
 	if (!w->nr_records++)
-		w->first_ts = h->ts_ns;
-	w->last_ts = h->ts_ns;
+		w->first_ts = h.ts_ns;
+	w->last_ts = h.ts_ns;
 	w->open_at = SIZE_MAX;
 	if (w->len >= REC_BLOCK_TARGET)
 		return rec_writer__flush(w);

@@ -507,6 +507,82 @@ static int on_signal(struct loop *l, int signo, void *ctx)
 	return 0;
 }
 
+/* ---- replay, paced for the dashboard ---- */
+
+#define REPLAY_TIMER_NS 50000000ull
+
+static int on_replay_timer(struct loop *l, void *ctx)
+{
+	struct session *s = ctx;
+
+	(void)l;
+	sessrec__replay_tick(s);
+	return 0;
+}
+
+static int run_paced(struct session *s)
+{
+	sigset_t sigs;
+	int err;
+
+	s->loop = loop__new();
+	if (!s->loop)
+		return -errno;
+	session_signals(s, &sigs);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	err = loop__add_signals(s->loop, &sigs, on_signal, s);
+	if (!err)
+		err = loop__add_timer(s->loop, REPLAY_TIMER_NS, on_replay_timer, s);
+	if (!err && s->hooks.on_start)
+		s->hooks.on_start(s);
+	if (!err)
+		err = loop__run(s->loop);
+	if (err)
+		log_error(-err, "event loop");
+	return err;
+}
+
+void session__replay_pace(struct session *s, double speed, bool paused)
+{
+	s->paced = true;
+	sessrec__replay_pace(s, speed, paused);
+}
+
+int session__replay_seek(struct session *s, int64_t delta_ns)
+{
+	struct replay_status st;
+	struct detect_opts dopts = { .min_wait_ns = session__min_wait_ns(s) };
+	uint64_t to;
+	int err;
+
+	sessrec__replay_status(s, &st);
+	if (delta_ns >= 0)
+		return sessrec__replay_forward(s, st.now_ns + (uint64_t)delta_ns);
+	/* back: the model cannot unwind, so play again from the start, quickly */
+	to = st.now_ns - st.start_ns > (uint64_t)-delta_ns ? st.now_ns + delta_ns : st.start_ns;
+	if (!strcmp(s->opts->replay, "-")) {
+		log_warn("cannot seek back in a recording read from stdin");
+		return -ESPIPE;
+	}
+	sessrec__close(s);
+	detector__free(s->detector);
+	model__free(s->model);
+	s->model = model__new(on_change, s);
+	s->detector = detector__new(&dopts, on_group, s);
+	if (!s->model || !s->detector)
+		return -ENOMEM;
+	err = sessrec__replay_open(s, s->opts->replay);
+	if (err)
+		return err;
+	sessrec__replay_pace(s, st.speed, st.paused);
+	return sessrec__replay_forward(s, to);
+}
+
+void session__replay_status(const struct session *s, struct replay_status *out)
+{
+	sessrec__replay_status(s, out);
+}
+
 int session__run(struct session *s)
 {
 	uint64_t tick = s->tick_ns;
@@ -514,7 +590,7 @@ int session__run(struct session *s)
 	int err;
 
 	if (s->opts->replay)
-		return sessrec__replay_run(s);
+		return s->paced ? run_paced(s) : sessrec__replay_run(s);
 	bootstrap(s);
 	s->loop = loop__new();
 	if (!s->loop)

@@ -68,6 +68,7 @@ struct session {
 	/* recording (opts->record), or replaying (opts->replay): see sessrec.h */
 	struct sessrec *rec;
 	struct consumer_stats replay_stats;
+	bool paced; /* replay at the recording's pace (the dashboard), not at once */
 };
 
 /*
@@ -92,6 +93,15 @@ void session__detect(struct session *s);
 const struct addr_place *session__place(uint32_t pid, uint64_t addr, void *ctx);
 /* The stack taken for tid's wait since since_ns, if one was (never takes one). */
 const struct stack *session__known_stack(struct session *s, uint32_t tid, uint64_t since_ns);
+/*
+ * Replay in the dashboard: play at speed (1: as recorded), or pause; call
+ * before session__run. Seek by delta_ns of recording time (back: played
+ * again from the start, at once). Where playback is: sessrec.h.
+ */
+void session__replay_pace(struct session *s, double speed, bool paused);
+int session__replay_seek(struct session *s, int64_t delta_ns);
+struct replay_status;
+void session__replay_status(const struct session *s, struct replay_status *out);
 /* How old a wait must be before the detector considers it. */
 uint64_t session__min_wait_ns(const struct session *s);
 /* Counters: the consumer's, or a replay's (events replayed, losses recorded). */

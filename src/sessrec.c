@@ -41,6 +41,16 @@ struct sessrec {
 	struct hmap *stacks; /* tid -> struct stack */
 	uint64_t events, bad;
 	uint64_t lost[TANGLE_DROP_MAX]; /* as the last lost record said */
+	struct rec pending; /* read, not fed yet: it is after the time asked for */
+	bool has_pending;
+	bool ended; /* no more records (the end, or damage) */
+	bool stopped; /* a hook asked to stop */
+	uint64_t now; /* the recording's time: the latest record fed, or the paced clock */
+	/* paced replay (the dashboard) */
+	uint64_t clock; /* where playback is, in recording time */
+	uint64_t last_wall_ns;
+	double speed;
+	bool paused;
 };
 
 static uint64_t place_key(uint32_t pid, uint64_t addr)
@@ -448,7 +458,9 @@ int sessrec__replay_open(struct session *s, const char *path)
 	log_debug("replaying %s: recorded by tangle %s on %s (kernel %s), file %u", path,
 		  h->tool_version, h->hostname, h->kernel, h->seq);
 	s->start_ns = h->start_ns;
-	now_ns__replay(h->start_ns ? h->start_ns : 1);
+	rs->now = h->start_ns ? h->start_ns : 1;
+	rs->speed = 1;
+	now_ns__replay(rs->now);
 	return 0;
 }
 
@@ -668,38 +680,135 @@ static int replay_one(struct session *s, const struct rec *rec, bool *tick_end)
 	return 0;
 }
 
-int sessrec__replay_run(struct session *s)
+/*
+ * Feed the records up to until (recording time). 1: more to come; 0: the
+ * recording is over, or a hook said stop; -EBADMSG: the rest is damaged
+ * (said once).
+ */
+static int replay_until(struct session *s, uint64_t until)
 {
 	struct sessrec *rs = s->rec;
-	struct rec rec;
-	uint64_t now = s->start_ns;
 	int n;
 
-	while ((n = rec_reader__next(rs->r, &rec)) > 0) {
+	while (!rs->ended) {
 		bool tick_end = false;
 
+		if (!rs->has_pending) {
+			n = rec_reader__next(rs->r, &rs->pending);
+			if (n <= 0) {
+				rs->ended = true;
+				if (rs->bad)
+					log_warn("%llu malformed records ignored",
+						 (unsigned long long)rs->bad);
+				if (n < 0) {
+					log_error(0, "%s", rec_reader__error(rs->r));
+					return -EBADMSG;
+				}
+				break;
+			}
+			rs->has_pending = true;
+		}
+		if (rs->pending.ts_ns > until)
+			return 1;
+		rs->has_pending = false;
 		/* the clock never goes back: events of several CPUs interleave */
-		if (rec.ts_ns > now)
-			now = rec.ts_ns;
-		now_ns__replay(now);
-		if (replay_one(s, &rec, &tick_end))
+		if (rs->pending.ts_ns > rs->now)
+			rs->now = rs->pending.ts_ns;
+		now_ns__replay(rs->now);
+		if (replay_one(s, &rs->pending, &tick_end)) {
+			rs->ended = true;
 			break;
+		}
 		if (!tick_end)
 			continue;
 		if (s->hooks.on_batch)
 			s->hooks.on_batch(s);
-		if (s->hooks.on_tick && !s->hooks.on_tick(s))
-			break;
-		if (s->deadline_ns && now >= s->deadline_ns)
-			break;
-	}
-	if (rs->bad)
-		log_warn("%llu malformed records ignored", (unsigned long long)rs->bad);
-	if (n < 0) {
-		log_error(0, "%s", rec_reader__error(rs->r));
-		return -EBADMSG;
+		if ((s->hooks.on_tick && !s->hooks.on_tick(s)) ||
+		    (s->deadline_ns && rs->now >= s->deadline_ns)) {
+			rs->stopped = true;
+			return 0;
+		}
 	}
 	return 0;
+}
+
+int sessrec__replay_run(struct session *s)
+{
+	int n = replay_until(s, UINT64_MAX);
+
+	return n < 0 ? n : 0;
+}
+
+static uint64_t wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int sessrec__replay_tick(struct session *s)
+{
+	struct sessrec *rs = s->rec;
+	uint64_t wall = wall_ns();
+	int n = 0;
+
+	if (!rs->last_wall_ns)
+		rs->last_wall_ns = wall;
+	if (!rs->paused && !rs->ended && !rs->stopped) {
+		rs->clock += (uint64_t)((double)(wall - rs->last_wall_ns) * rs->speed);
+		n = replay_until(s, rs->clock);
+		if (rs->clock > rs->now && !rs->ended)
+			rs->now = rs->clock;
+		now_ns__replay(rs->now);
+		/* the views hear of the end: nothing else will tick */
+		if (rs->ended && s->hooks.on_tick)
+			s->hooks.on_tick(s);
+	}
+	rs->last_wall_ns = wall;
+	return n < 0 ? n : 0;
+}
+
+void sessrec__replay_pace(struct session *s, double speed, bool paused)
+{
+	struct sessrec *rs = s->rec;
+
+	if (!rs)
+		return;
+	if (!rs->clock)
+		rs->clock = rs->now;
+	rs->speed = speed;
+	rs->paused = paused;
+}
+
+int sessrec__replay_forward(struct session *s, uint64_t to)
+{
+	struct sessrec *rs = s->rec;
+	int n;
+
+	if (!rs->clock || to > rs->clock)
+		rs->clock = to;
+	n = replay_until(s, rs->clock);
+	/* past the end, playback stays at the last record */
+	if (rs->clock > rs->now && !rs->ended)
+		rs->now = rs->clock;
+	now_ns__replay(rs->now);
+	return n < 0 ? n : 0;
+}
+
+void sessrec__replay_status(const struct session *s, struct replay_status *out)
+{
+	const struct sessrec *rs = s->rec;
+
+	memset(out, 0, sizeof(*out));
+	if (!rs || !rs->r)
+		return;
+	out->start_ns = s->start_ns;
+	out->now_ns = rs->now;
+	out->speed = rs->speed;
+	out->paused = rs->paused;
+	out->ended = rs->ended || rs->stopped;
+	out->damaged = rec_reader__error(rs->r) != NULL;
 }
 
 const struct addr_place *sessrec__place(struct session *s, uint32_t pid, uint64_t addr)

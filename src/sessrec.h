@@ -47,6 +47,20 @@ void sessrec__tick_end(struct session *s, uint64_t now);
 int sessrec__replay_open(struct session *s, const char *path);
 /* Feed the whole recording (or up to the hooks' stop). 0, or -EBADMSG if damaged (logged). */
 int sessrec__replay_run(struct session *s);
+/*
+ * Paced replay (the dashboard): once per timer tick, move playback on by the
+ * wall time since the last, times the speed, and feed what it passed.
+ */
+int sessrec__replay_tick(struct session *s);
+void sessrec__replay_pace(struct session *s, double speed, bool paused);
+/* Feed everything up to recording time to (seeking forward). 0 or -EBADMSG. */
+int sessrec__replay_forward(struct session *s, uint64_t to);
+struct replay_status {
+	uint64_t start_ns, now_ns; /* recording time */
+	double speed;
+	bool paused, ended, damaged;
+};
+void sessrec__replay_status(const struct session *s, struct replay_status *out);
 /* The header of the recording being replayed, or written; NULL if neither. */
 const struct rec_file_header *sessrec__header(const struct session *s);
 const struct addr_place *sessrec__place(struct session *s, uint32_t pid, uint64_t addr);

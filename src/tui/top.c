@@ -25,7 +25,9 @@
 #include "lockinfo.h"
 #include "log.h"
 #include "report.h"
+#include "record.h"
 #include "session.h"
+#include "sessrec.h"
 #include "stacks.h"
 #include "symbols.h"
 #include "tui/curses.h"
@@ -53,6 +55,7 @@ enum tone {
 #define PLACE_ELF_TTL_NS (60 * 1000000000ull)
 #define MAX_EXPANDED 64 /* goroutine groups listed member by member at once */
 
+#define REPLAY_SEEK_NS 10000000000ll
 static const double refresh_steps[] = { 0.2, 0.5, 1, 2, 5, 10 };
 
 struct top {
@@ -83,6 +86,8 @@ struct top {
 	uint64_t last_events;
 	double events_per_s;
 	char host[64];
+	double speed; /* replay: playback speed */
+	bool drawn_end; /* replay: the end of the recording is on screen */
 	struct hmap *placecache; /* (pid, addr) -> struct place_entry */
 };
 
@@ -458,10 +463,25 @@ static void draw_header(struct top *t)
 	move(0, 0);
 	clrtoeol();
 	x += put_fmt(0, x, tone(t, TONE_HEADER), "tangle %s", TANGLE_VERSION);
-	x += put_fmt(0, x, tone(t, TONE_NORMAL), " on ");
-	x += put_fmt(0, x, tone(t, TONE_VALUE), "%s", t->host);
-	x += put_fmt(0, x, tone(t, TONE_NORMAL), "  up ");
-	x += put_fmt(0, x, tone(t, TONE_VALUE), "%s", dur);
+	if (t->opts.replay) {
+		struct replay_status rs;
+
+		session__replay_status(&t->session, &rs);
+		x += put_fmt(0, x, tone(t, TONE_NORMAL), " replay of ");
+		x += put_fmt(0, x, tone(t, TONE_VALUE), "%s", t->host);
+		x += put_fmt(0, x, tone(t, TONE_NORMAL), "  at +");
+		x += put_fmt(0, x, tone(t, TONE_VALUE), "%s", dur);
+		x += put_fmt(0, x, tone(t, TONE_NORMAL), "  speed ");
+		x += put_fmt(0, x, tone(t, TONE_VALUE), "x%g", rs.speed);
+		if (rs.ended)
+			x += put_fmt(0, x, tone(t, rs.damaged ? TONE_WARN : TONE_DIM), "  %s",
+				     rs.damaged ? "END (damaged file)" : "END");
+	} else {
+		x += put_fmt(0, x, tone(t, TONE_NORMAL), " on ");
+		x += put_fmt(0, x, tone(t, TONE_VALUE), "%s", t->host);
+		x += put_fmt(0, x, tone(t, TONE_NORMAL), "  up ");
+		x += put_fmt(0, x, tone(t, TONE_VALUE), "%s", dur);
+	}
 	x += put_fmt(0, x, tone(t, TONE_NORMAL), "  events/s ");
 	x += put_fmt(0, x, tone(t, TONE_VALUE), "%.0f", t->events_per_s);
 	x += put_fmt(0, x, tone(t, TONE_NORMAL), "  drops ");
@@ -848,6 +868,9 @@ static const char *const help_lines[] = {
 	"  p              limit to the selected row's process (p again: all)",
 	"  Space          pause / resume updates",
 	"  + -            refresh interval up / down",
+	"Replay (tangle replay FILE top): Space pauses the playback too,",
+	"  ] [            play faster / slower (x1/8 to x64)",
+	"  } {            seek 10 s forward / back (in recording time)",
 	"  ?, h, F1       this help",
 	"  q, F10         quit",
 	"Goroutines view (Go programs, read from their memory without stopping them):",
@@ -1136,6 +1159,24 @@ static bool key(struct top *t, int ch)
 		break;
 	case ' ':
 		t->paused = !t->paused;
+		if (t->opts.replay)
+			session__replay_pace(&t->session, t->speed, t->paused);
+		break;
+	case ']':
+	case '[':
+		if (!t->opts.replay)
+			break;
+		t->speed = ch == ']' ? (t->speed < 64 ? t->speed * 2 : 64) :
+				       (t->speed > 0.125 ? t->speed / 2 : 0.125);
+		session__replay_pace(&t->session, t->speed, t->paused);
+		break;
+	case '}':
+	case '{':
+		if (!t->opts.replay)
+			break;
+		session__replay_seek(&t->session, ch == '}' ? REPLAY_SEEK_NS : -REPLAY_SEEK_NS);
+		t->drawn_end = false;
+		take_snapshot(t);
 		break;
 	case '+':
 	case '=':
@@ -1197,7 +1238,12 @@ static bool on_tick(struct session *s)
 	struct top *t = s->hooks.ctx;
 	uint64_t due = (uint64_t)(refresh_steps[t->refresh_step] * 1e9);
 
-	if (!t->paused && now_ns() - t->last_snap_ns >= due) {
+	struct replay_status rs = {};
+
+	if (t->opts.replay)
+		session__replay_status(s, &rs);
+	if ((!t->paused && now_ns() - t->last_snap_ns >= due) || (rs.ended && !t->drawn_end)) {
+		t->drawn_end = rs.ended;
 		take_snapshot(t);
 		draw(t);
 	}
@@ -1273,6 +1319,7 @@ int cmd_top(int argc, char **argv)
 	t.sort_col[VIEW_GOROUTINES] = 2; /* the biggest groups first, like pprof */
 	t.sort_desc[VIEW_GOROUTINES] = true;
 	gethostname(t.host, sizeof(t.host) - 1);
+	t.speed = 1;
 	t.placecache = hmap__new();
 	the_top = &t;
 	hooks.ctx = &t;
@@ -1281,6 +1328,10 @@ int cmd_top(int argc, char **argv)
 	err = session__open(s, &t.opts, &hooks);
 	/* like htop -p: the dashboard stays when the processes are gone */
 	s->stop_when_pids_gone = false;
+	if (!err && t.opts.replay) {
+		snprintf(t.host, sizeof(t.host), "%s", sessrec__header(s)->hostname);
+		session__replay_pace(s, t.speed, false);
+	}
 	if (!err)
 		err = start_curses(&t);
 	if (!err)

@@ -8,10 +8,11 @@
 - --max-size rotates: FILE and FILE.1 stay bounded and each replays alone.
 """
 
-import json
+import re
+import time
 
 from stuck_helpers import member_tids, read_phase
-from tangle_helpers import parse_output, run_tangle
+from tangle_helpers import parse_output, require_tangle, run_tangle
 
 FIXTURE_TIMEOUT = 60
 
@@ -122,3 +123,52 @@ def test_record_usage(tmp_path):
     assert rc == 1 and "cannot create the recording" in err, err
     rc, _, err = run_tangle(["record", "-o", tmp_path / "x", "--max-size", "12"])
     assert rc == 1 and "size" in err, err
+
+
+def replay_position(scr):
+    """Seconds into the recording, from the header ("at +12.3s"), or None."""
+    m = re.search(r"at \+([0-9.]+)(ms|s)", scr.header)
+    if not m:
+        return None
+    return float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
+
+
+def test_replay_dashboard(top, fixture_proc, tmp_path):
+    """tangle replay FILE top: the recorded deadlock, played back with pause, speed, seek."""
+    fx = fixture_proc("stuck_abba", "--timeout", FIXTURE_TIMEOUT)
+    read_phase(fx.read_json, "started")
+    stuck = read_phase(fx.read_json, "stuck")
+    rec = tmp_path / "abba.tgr"
+    rc, _, err = run_tangle(["record", "-o", rec, "-p", fx.pid, "-d", 6])
+    assert rc == 0, err
+    t = top(command=f"{require_tangle()} replay {rec} top")
+    t.wait_started()
+    scr = t.wait(lambda s: s if "replay of" in s.header and "speed x1" in s.header else None,
+                 what="the replay header")
+    t.keys("4")
+    scr = t.wait(lambda s: s if s.view == "stuck" and any(
+        r["KIND"] == "deadlock" for r in s.rows("stuck")) else None, what="the recorded group")
+    chain = [r for r in scr.rows("stuck") if r["KIND"] == "deadlock"][0]["WAIT-FOR CHAIN"]
+    assert all(str(tid) in chain for tid in stuck["members"]), scr
+    # pause: the position stays
+    t.keys(" ")
+    scr = t.wait(lambda s: s if "PAUSED" in s.header else None, what="PAUSED")
+    at = replay_position(scr)
+    time.sleep(1.0)
+    assert replay_position(t.capture()) == at, t.capture()
+    # faster, then resume: the position moves at x4
+    t.keys("]", "]")
+    t.wait(lambda s: s if "speed x4" in s.header else None, what="speed x4")
+    t.keys(" ")
+    # seek forward past the end: END
+    t.keys("}")
+    scr = t.wait(lambda s: s if "END" in s.header else None, what="END after seeking forward")
+    end = replay_position(scr)
+    assert 5.5 <= end <= 7.0, scr.header
+    # seek back 10 s: at the start again, the group found again
+    t.keys("[", "[", "{")
+    scr = t.wait(lambda s: s if (replay_position(s) or 99) < end - 4 and "END" not in s.header
+                 else None, what="back near the start")
+    t.wait(lambda s: s if s.view == "stuck" and any(
+        r["KIND"] == "deadlock" for r in s.rows("stuck")) else None,
+        what="the group again after seeking back")

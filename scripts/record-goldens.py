@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"
 TANGLE = os.environ.get("TANGLE", str(REPO / "tangle"))
 FIXTURES = Path(os.environ.get("TANGLE_FIXTURES", REPO / ".output" / "fixtures"))
+GO_FIXTURES = Path(os.environ.get("TANGLE_GO_FIXTURES", REPO / ".output" / "go"))
 
 
 def fixture(name, *args):
@@ -36,10 +38,10 @@ def line(proc, key, value=None):
     sys.exit(f"record-goldens: the fixture ended before printing {key}")
 
 
-def stream(name, pid, seconds):
+def stream(name, pid, seconds, *extra):
     out = open(DATA / f"{name}.ndjson", "w")
     return subprocess.Popen([TANGLE, "stream", "--record", str(DATA / f"{name}.tgr"),
-                             "-p", str(pid), "-d", str(seconds)], stdout=out)
+                             "-p", str(pid), "-d", str(seconds), *extra], stdout=out)
 
 
 def wait_for_meta(name, tangle):
@@ -85,12 +87,28 @@ def contended():
     finish("contended", tangle, fx)
 
 
+def go_leaks(name, fixture):
+    """A Go fixture with leaked goroutines, attached once it says ready."""
+    exe = sorted((GO_FIXTURES / fixture).glob("go*-plain"))[-1]
+    with tempfile.TemporaryDirectory() as out:
+        fx = subprocess.Popen([str(exe), "-out", out], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, text=True)
+        for text in fx.stdout:
+            if text.strip() == "ready":
+                break
+        else:
+            sys.exit(f"record-goldens: {exe} ended before it was ready")
+        finish(name, stream(name, fx.pid, 4, "--stuck-after", "1"), fx)
+
+
 def main():
     if os.geteuid():
         sys.exit("record-goldens: run as root (tangle loads BPF programs)")
     stuck("abba", "stuck_abba")
     stuck("abandoned", "stuck_abandoned")
     contended()
+    # the goroutine zoo: quiet, so small; leaked goroutines, labels, every kind of wait
+    go_leaks("goleak", "goroutines")
 
 
 if __name__ == "__main__":

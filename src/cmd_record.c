@@ -47,8 +47,6 @@ int cmd_record(int argc, char **argv)
 	}
 	r.opts.record = r.opts.output;
 	r.opts.output = NULL;
-	/* goroutine tables are not part of the record format yet */
-	r.opts.goroutines = false;
 	hooks.ctx = &r;
 	err = session__open(s, &r.opts, &hooks);
 	if (!err) {

@@ -146,6 +146,7 @@ struct goproc {
 	uint32_t memo_gen; /* the last complete one: its memos and label sets are valid */
 	struct pcs_buf *memo_pcs; /* its stacks */
 	struct hmap *label_sets; /* labels_ptr -> struct label_set */
+	struct goproc_recorded *rec; /* a process replayed from a recording (bin NULL) */
 };
 
 struct label_set {
@@ -159,6 +160,7 @@ struct label_set {
 };
 
 struct snap_priv {
+	void *recorded; /* gosnap__adopt: the block a replayed snapshot lives in */
 	struct pcs_buf *pcs;
 	struct label_set **sets; /* referenced by this snapshot */
 	size_t nr_sets, cap_sets;
@@ -392,6 +394,7 @@ void goproc__free(struct goproc *p)
 		hmap__free(p->label_sets);
 	}
 	gobin__free(p->bin);
+	free(p->rec);
 	free(p->reason_buf);
 	free(p->reasons);
 	vmgather__free(p->vg);
@@ -421,7 +424,7 @@ uint32_t goproc__pid(const struct goproc *p)
 
 const char *goproc__version(const struct goproc *p)
 {
-	return gobin__version(p->bin);
+	return p->rec ? p->rec->version : gobin__version(p->bin);
 }
 
 const char *goproc__exe(const struct goproc *p)
@@ -436,12 +439,12 @@ const struct go_layout *goproc__layout(const struct goproc *p)
 
 bool goproc__stripped(const struct goproc *p)
 {
-	return gobin__stripped(p->bin);
+	return p->rec ? p->rec->stripped : gobin__stripped(p->bin);
 }
 
 bool goproc__cgo(const struct goproc *p)
 {
-	return gobin__cgo(p->bin);
+	return p->rec ? p->rec->cgo : gobin__cgo(p->bin);
 }
 
 /* ---- names of pcs ---- */
@@ -457,7 +460,8 @@ static const struct pc_names *names_of(struct goproc *p, uint64_t pc, bool is_re
 
 	if (pn)
 		return pn;
-	if (pc < p->bias || gobin__symbolize(p->bin, at, gf, 16, &nr))
+	/* a recorded process knows the pcs that were recorded (goproc__add_frames), no others */
+	if (!p->bin || pc < p->bias || gobin__symbolize(p->bin, at, gf, 16, &nr))
 		nr = 0;
 	pn = malloc(sizeof(*pn) + nr * sizeof(pn->f[0]));
 	if (!pn)
@@ -490,6 +494,90 @@ void goproc__frames(struct goproc *p, uint64_t pc, bool is_return, struct frame 
 	*n = !pn ? 0 : pn->n < max ? pn->n : max;
 	if (*n)
 		memcpy(out, pn->f, *n * sizeof(out[0]));
+}
+
+/* ---- a process known from a recording ---- */
+
+struct goproc *goproc__recorded(const struct goproc_recorded *r, const char *const *reasons,
+				size_t nr_reasons)
+{
+	struct goproc *p = calloc(1, sizeof(*p));
+	size_t total = 0;
+
+	if (!p)
+		return NULL;
+	p->pid = r->pid;
+	snprintf(p->exe, sizeof(p->exe), "%s", r->exe);
+	p->rec = malloc(sizeof(*p->rec));
+	p->names = hmap__new();
+	for (size_t i = 0; i < nr_reasons; i++)
+		total += strlen(reasons[i]) + 1;
+	p->reason_buf = malloc(total + 1);
+	p->reasons = calloc(nr_reasons + 1, sizeof(*p->reasons));
+	if (!p->rec || !p->names || !p->reason_buf || !p->reasons) {
+		goproc__free(p);
+		return NULL;
+	}
+	*p->rec = *r;
+	for (size_t i = 0, off = 0; i < nr_reasons; i++) {
+		size_t len = strlen(reasons[i]);
+
+		memcpy(p->reason_buf + off, reasons[i], len + 1);
+		p->reasons[i] = p->reason_buf + off;
+		off += len + 1;
+	}
+	p->l.minor = r->minor;
+	p->l.source = "recording";
+	p->l.wait_reasons = p->reasons;
+	p->l.nr_wait_reasons = nr_reasons;
+	return p;
+}
+
+void goproc__describe(const struct goproc *p, struct goproc_recorded *out)
+{
+	if (p->rec) {
+		*out = *p->rec;
+		return;
+	}
+	memset(out, 0, sizeof(*out));
+	out->pid = p->pid;
+	out->minor = p->l.minor;
+	out->stripped = gobin__stripped(p->bin);
+	out->cgo = gobin__cgo(p->bin);
+	snprintf(out->version, sizeof(out->version), "%s", gobin__version(p->bin));
+	snprintf(out->exe, sizeof(out->exe), "%s", p->exe);
+}
+
+int goproc__add_frames(struct goproc *p, uint64_t pc, bool is_return, const struct frame *f,
+		       size_t n)
+{
+	uint64_t key = pc << 1 | is_return;
+	struct pc_names *pn;
+
+	if (!p->rec || n > 64)
+		return -EINVAL;
+	pn = malloc(sizeof(*pn) + n * sizeof(pn->f[0]));
+	if (!pn)
+		return -ENOMEM;
+	pn->n = (uint32_t)n;
+	memcpy(pn->f, f, n * sizeof(f[0]));
+	free(hmap__del(p->names, key));
+	if (hmap__set(p->names, key, pn)) {
+		free(pn);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int gosnap__adopt(struct gosnap *s, void *block)
+{
+	struct snap_priv *sp = calloc(1, sizeof(*sp));
+
+	if (!sp)
+		return -ENOMEM;
+	sp->recorded = block;
+	s->priv = sp;
+	return 0;
 }
 
 const char *goproc__func_name(struct goproc *p, uint64_t pc, uint64_t *entry)
@@ -1569,6 +1657,7 @@ static void free_priv(struct snap_priv *sp)
 		label_set_put(sp->sets[i]);
 	free(sp->sets);
 	pcs_put(sp->pcs);
+	free(sp->recorded);
 	free(sp);
 }
 

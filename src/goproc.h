@@ -148,4 +148,32 @@ void goproc__frames(struct goproc *p, uint64_t pc, bool is_return, struct frame 
 /* The function of pc without inline expansion ("" if none), and its entry. */
 const char *goproc__func_name(struct goproc *p, uint64_t pc, uint64_t *entry);
 
+/*
+ * Replay (tangle replay): a process known only from what was recorded of
+ * it. Its frames are those added with goproc__add_frames (pcs not added
+ * have none); it cannot be snapshotted, its snapshots are built from the
+ * recording and handed over with gosnap__adopt.
+ */
+struct goproc_recorded {
+	uint32_t pid;
+	int minor; /* go1.<minor> */
+	bool stripped, cgo;
+	char version[32];
+	char exe[4096];
+};
+
+/* What a recording keeps of p (live or replayed). */
+void goproc__describe(const struct goproc *p, struct goproc_recorded *out);
+/* nr_reasons wait reason strings, indexed by the raw wait reason. NULL and errno on failure. */
+struct goproc *goproc__recorded(const struct goproc_recorded *r, const char *const *reasons,
+				size_t nr_reasons);
+/* The frames of pc (as goproc__frames gives them), for a recorded process. 0 or -errno. */
+int goproc__add_frames(struct goproc *p, uint64_t pc, bool is_return, const struct frame *f,
+		       size_t n);
+/*
+ * s (its g array malloc'ed, n and the counters set) becomes a snapshot that
+ * gosnap__free frees, block with it (where its pcs and labels live).
+ */
+int gosnap__adopt(struct gosnap *s, void *block);
+
 #endif

@@ -159,21 +159,14 @@ static bool same_state(const struct goroutine *a, const struct goroutine *b)
 	       (a->status == GO_RUNNING || a->sched_pc == b->sched_pc);
 }
 
-static void snapshot(struct gotrack *t, struct go_process *gp, uint64_t now)
+/* s becomes gp's latest snapshot (taken over); the listener is told. */
+static int install(struct gotrack *t, struct go_process *gp, struct gosnap s)
 {
-	struct gosnap s;
-	struct go_seen *seen;
-	uint64_t gap;
+	struct go_seen *seen = calloc(s.n ? s.n : 1, sizeof(*seen));
 
-	if (goproc__snapshot(gp->proc, GOSNAP_ALL, &s, gp->error, sizeof(gp->error))) {
-		gp->next_ns = now + 4 * t->interval_ns;
-		return;
-	}
-	gp->error[0] = '\0';
-	seen = calloc(s.n ? s.n : 1, sizeof(*seen));
 	if (!seen) {
 		gosnap__free(&s);
-		return;
+		return -ENOMEM;
 	}
 	/* carry first-seen times over; both snapshots are sorted by goid */
 	for (size_t i = 0; i < s.n; i++) {
@@ -199,6 +192,21 @@ static void snapshot(struct gotrack *t, struct go_process *gp, uint64_t now)
 				  (void *)(uintptr_t)(i + 1));
 	if (t->fn)
 		t->fn(gp->pid, gp, t->ctx);
+	return 0;
+}
+
+static void snapshot(struct gotrack *t, struct go_process *gp, uint64_t now)
+{
+	struct gosnap s;
+	uint64_t gap;
+
+	if (goproc__snapshot(gp->proc, GOSNAP_ALL, &s, gp->error, sizeof(gp->error))) {
+		gp->next_ns = now + 4 * t->interval_ns;
+		return;
+	}
+	gp->error[0] = '\0';
+	if (install(t, gp, s))
+		return;
 	gap = s.cost_ns * COST_FACTOR;
 	gp->next_ns = now + (gap > t->interval_ns ? gap : t->interval_ns);
 }
@@ -262,4 +270,34 @@ const struct goroutine *gotrack__on_thread(const struct gotrack *t, uint32_t pid
 	if (!idx || !(gp = hmap__get(t->procs, pid)) || idx > gp->snap.n)
 		return NULL;
 	return &gp->snap.g[idx - 1];
+}
+
+/* ---- replay ---- */
+
+int gotrack__replay_process(struct gotrack *t, struct goproc *proc)
+{
+	uint32_t pid = goproc__pid(proc);
+	struct go_process *gp;
+
+	gotrack__forget(t, pid);
+	gp = calloc(1, sizeof(*gp));
+	if (!gp || hmap__set(t->procs, pid, gp)) {
+		free(gp);
+		goproc__free(proc);
+		return -ENOMEM;
+	}
+	gp->pid = pid;
+	gp->proc = proc;
+	return 0;
+}
+
+int gotrack__replay_snapshot(struct gotrack *t, uint32_t pid, struct gosnap *s)
+{
+	struct go_process *gp = hmap__get(t->procs, pid);
+
+	if (!gp) {
+		gosnap__free(s);
+		return -ENOENT;
+	}
+	return install(t, gp, *s);
 }

@@ -62,6 +62,15 @@ size_t gotrack__nr_processes(const struct gotrack *t);
 uint64_t gotrack__in_state_ns(const struct go_process *gp, size_t i, uint64_t now_ns,
 			      bool *at_least);
 
+/*
+ * Replay: the tracker holds what a recording says instead of what it
+ * probes (nothing is noted or ticked). A process (proc, taken over, replaces
+ * any of its pid), then its snapshots (s taken over), which the listener
+ * hears of as of live ones; gotrack__forget drops one. 0 or -errno.
+ */
+int gotrack__replay_process(struct gotrack *t, struct goproc *proc);
+int gotrack__replay_snapshot(struct gotrack *t, uint32_t pid, struct gosnap *s);
+
 /* The goroutine thread tid of pid runs (as of the last snapshot), or NULL. */
 const struct goroutine *gotrack__on_thread(const struct gotrack *t, uint32_t pid, uint32_t tid);
 

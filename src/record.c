@@ -5,9 +5,6 @@
 #include <zlib.h>
 #include "record.h"
 
-#define REC_STR_NONE 0xffffu
-#define REC_STR_MAX 4095u
-
 static uint32_t crc(const void *p, size_t len)
 {
 	return (uint32_t)crc32(crc32(0, Z_NULL, 0), p, (uInt)len);
@@ -29,10 +26,27 @@ void rec_header__init(struct rec_file_header *h)
 const char *rec_type_name(uint16_t type)
 {
 	static const char *const names[REC_TYPE_MAX] = {
-		[REC_EVENT] = "event",	       [REC_THREAD] = "thread",	    [REC_WAIT] = "wait",
-		[REC_WAIT_LOST] = "wait_lost", [REC_OWNER] = "owner",	    [REC_SCHED] = "sched",
-		[REC_TICK] = "tick",	       [REC_TICK_END] = "tick_end", [REC_PLACE] = "place",
-		[REC_STACK] = "stack",	       [REC_LOST] = "lost",	    [REC_END] = "end",
+		[REC_EVENT] = "event",
+		[REC_THREAD] = "thread",
+		[REC_WAIT] = "wait",
+		[REC_WAIT_LOST] = "wait_lost",
+		[REC_OWNER] = "owner",
+		[REC_SCHED] = "sched",
+		[REC_TICK] = "tick",
+		[REC_TICK_END] = "tick_end",
+		[REC_PLACE] = "place",
+		[REC_STACK] = "stack",
+		[REC_LOST] = "lost",
+		[REC_END] = "end",
+		[REC_GO_OPTS] = "go_opts",
+		[REC_GO_PROC] = "go_proc",
+		[REC_GO_SNAP] = "go_snap",
+		[REC_GO_G] = "go_g",
+		[REC_GO_SAME] = "go_same",
+		[REC_GO_FRAMES] = "go_frames",
+		[REC_GO_VERDICT] = "go_verdict",
+		[REC_GO_SNAP_END] = "go_snap_end",
+		[REC_GO_GONE] = "go_gone",
 	};
 
 	return type < REC_TYPE_MAX && names[type] ? names[type] : "unknown";
@@ -192,6 +206,18 @@ int rec_writer__end(struct rec_writer *w)
 	if (w->len >= REC_BLOCK_TARGET)
 		return rec_writer__flush(w);
 	return 0;
+}
+
+size_t rec_writer__offset(const struct rec_writer *w)
+{
+	return w->len;
+}
+
+void rec_writer__patch(struct rec_writer *w, size_t at, const void *p, size_t len)
+{
+	if (w->err || w->open_at == SIZE_MAX || at < w->open_at || at > w->len || len > w->len - at)
+		return;
+	memcpy(w->buf + at, p, len);
 }
 
 int rec_writer__add(struct rec_writer *w, uint16_t type, uint64_t ts_ns, const void *body,

@@ -31,6 +31,8 @@
 #define REC_BLOCK_MAGIC 0x4b4c4254u /* "TBLK" */
 #define REC_BLOCK_MAX (1u << 20) /* a block's payload never exceeds this */
 #define REC_BLOCK_TARGET (128u << 10) /* a block is closed once this full */
+#define REC_STR_MAX 4095u /* a string is cut to this many bytes */
+#define REC_STR_NONE 0xffffu /* the length of a NULL string */
 
 enum rec_type {
 	REC_EVENT = 1, /* a ring-buffer record as read (struct tangle_ev_*) */
@@ -45,6 +47,19 @@ enum rec_type {
 	REC_STACK = 10, /* struct rec_stack and frames: the stack of a wait */
 	REC_LOST = 11, /* struct rec_lost: the kernel dropped events */
 	REC_END = 12, /* struct rec_end: the recording ended cleanly */
+	/*
+	 * Goroutines (see "Goroutines" below): what the goroutine tracker and
+	 * the evidence gave the stuck-goroutine detector, per snapshot.
+	 */
+	REC_GO_OPTS = 13, /* struct rec_go_opts: the detector's settings (first in a file) */
+	REC_GO_PROC = 14, /* struct rec_go_proc and strings: a Go process */
+	REC_GO_SNAP = 15, /* struct rec_go_snap: a snapshot of pid begins */
+	REC_GO_G = 16, /* struct rec_go_chunk, then goroutines: part of the snapshot */
+	REC_GO_SAME = 17, /* struct rec_go_chunk, then goids: as in pid's last snapshot */
+	REC_GO_FRAMES = 18, /* struct rec_go_frames and frames: the names of a pc */
+	REC_GO_VERDICT = 19, /* struct rec_go_verdict and a string: evidence on a goroutine */
+	REC_GO_SNAP_END = 20, /* struct rec_go_pid: the snapshot is complete; judge it */
+	REC_GO_GONE = 21, /* struct rec_go_pid: the process is no longer tracked */
 	REC_TYPE_MAX,
 };
 
@@ -67,7 +82,7 @@ struct rec_file_header {
 	uint32_t header_crc; /* CRC-32 of everything before it */
 };
 
-#define REC_F_GOROUTINES 0x1 /* goroutines were read (not recorded yet: see README) */
+#define REC_F_GOROUTINES 0x1 /* goroutines were read, and are recorded (REC_GO_*) */
 
 struct rec_block_header {
 	uint32_t magic; /* REC_BLOCK_MAGIC */
@@ -165,6 +180,85 @@ struct rec_end {
 	uint64_t lost; /* events the kernel dropped, all reasons */
 };
 
+/*
+ * Goroutines. Each snapshot of a Go process is REC_GO_SNAP, then its
+ * goroutines in chunks (REC_GO_G in full, REC_GO_SAME by goid for those
+ * recorded identical in the process's previous snapshot of this file), the
+ * names of pcs not named yet in this file (REC_GO_FRAMES), the evidence
+ * the detector asked for (REC_GO_VERDICT), and REC_GO_SNAP_END. A process
+ * is described (REC_GO_PROC) before its first snapshot in a file.
+ */
+struct rec_go_opts {
+	uint64_t stuck_after_ns, growth_window_ns; /* 0: the defaults */
+	uint64_t growth_min;
+};
+
+/* Followed by exe, version, then nr_reasons wait reason strings. */
+struct rec_go_proc {
+	uint32_t pid;
+	int32_t minor;
+	uint8_t stripped, cgo;
+	uint16_t nr_reasons;
+	uint32_t __pad;
+};
+
+struct rec_go_snap {
+	uint32_t pid;
+	uint32_t __pad;
+	uint64_t ts_ns; /* when it was taken (the record's own time is when it was written) */
+	uint64_t n; /* goroutines in all */
+	uint64_t cost_ns, cpu_ns;
+	uint64_t nr_allgs, nr_retried, nr_reused;
+};
+
+struct rec_go_chunk {
+	uint32_t pid;
+	uint32_t nr;
+};
+
+#define REC_GO_SCAN 0x1
+#define REC_GO_SYSTEM 0x2
+#define REC_GO_LOCKED 0x4
+#define REC_GO_STACK_UNAVAILABLE 0x8
+
+/* Followed by nr_pcs pcs (uint64), then nr_labels keys and values (strings). */
+struct rec_go_g {
+	uint64_t g, goid, parent_goid;
+	int64_t waitsince;
+	uint64_t gopc, startpc, sched_pc, labels_ptr, obj_addr;
+	uint32_t status, tid, locked_tid, nr_objs;
+	uint16_t nr_pcs, nr_labels;
+	uint8_t wait_reason_raw, obj, flags; /* REC_GO_* */
+	uint8_t __pad;
+};
+
+/* Followed by n struct rec_frame and their strings, as in a stack. */
+struct rec_go_frames {
+	uint32_t pid;
+	uint8_t is_return;
+	uint8_t n;
+	uint16_t __pad;
+	uint64_t pc;
+};
+
+/* Followed by the object's name (a string, none: NULL). */
+struct rec_go_verdict {
+	uint32_t pid;
+	uint32_t reach; /* enum go_reach, as judged */
+	uint64_t goid, addr, still_ns;
+};
+
+struct rec_go_pid {
+	uint32_t pid;
+	uint32_t __pad;
+};
+
+#define REC_GO_MAX_FRAMES 32 /* names of one pc, at most (inlined calls expanded) */
+#define REC_GO_MAX_LABELS \
+	32 /* recorded per goroutine, at most (an entry stays far below a block) */
+
+_Static_assert(sizeof(struct rec_go_g) == 96, "rec_go_g size");
+_Static_assert(sizeof(struct rec_go_snap) == 64, "rec_go_snap size");
 _Static_assert(sizeof(struct rec_file_header) == 8 + 16 + 24 + 16 + 32 + 128 + 64 + 8 + 8,
 	       "rec_file_header size");
 _Static_assert(sizeof(struct rec_block_header) == 40, "rec_block_header size");
@@ -198,6 +292,9 @@ void rec_writer__put(struct rec_writer *w, const void *p, size_t len);
 /* A string as a uint16 length and its bytes, NULL as 0xffff; cut at 4095 bytes. */
 void rec_writer__put_str(struct rec_writer *w, const char *s);
 int rec_writer__end(struct rec_writer *w);
+/* Where the next byte put goes; rec_writer__patch rewrites bytes put there, before the end. */
+size_t rec_writer__offset(const struct rec_writer *w);
+void rec_writer__patch(struct rec_writer *w, size_t at, const void *p, size_t len);
 /* Close the current block and hand it to the kernel. 0 or -errno. */
 int rec_writer__flush(struct rec_writer *w);
 /* Bytes in the file, blocks not yet flushed included. */

@@ -39,7 +39,7 @@ static void on_change(const struct model_event *ev, void *ctx)
 					       ev->thread ? ev->thread->pid : ev->process->pid);
 	}
 	/* goroutines: every process is probed once; an exec may make it Go, or not */
-	if (s->go) {
+	if (s->go && !s->opts->replay) { /* a replay's tracker follows the recording */
 		if (ev->kind == MC_THREAD_NEW) {
 			gotrack__note(s->go, ev->thread->pid);
 		} else if (ev->kind == MC_THREAD_EXEC || ev->kind == MC_PROCESS_EXIT) {
@@ -72,8 +72,13 @@ static enum go_reach go_reach(const struct go_process *gp, const struct goroutin
 			      struct go_evidence *ev, void *ctx)
 {
 	struct session *s = ctx;
+	enum go_reach r;
 
-	return goevidence__judge(s->goevidence, gp, g, ev);
+	if (s->opts->replay)
+		return sessrec__go_recorded_verdict(s, gp, g, ev);
+	r = goevidence__judge(s->goevidence, gp, g, ev);
+	sessrec__go_verdict(s, gp, g, r, ev);
+	return r;
 }
 
 static void on_go_snapshot(uint32_t pid, const struct go_process *gp, void *ctx)
@@ -83,11 +88,17 @@ static void on_go_snapshot(uint32_t pid, const struct go_process *gp, void *ctx)
 	if (!s->godetect)
 		return;
 	if (!gp) {
+		sessrec__go_gone(s, pid);
 		godetect__forget(s->godetect, pid, now_ns());
 		if (s->goevidence)
 			goevidence__forget(s->goevidence, pid);
-	} else if (godetect__process(s->godetect, gp))
+		return;
+	}
+	/* a recording keeps what the detector is given: the snapshot, then the evidence */
+	sessrec__go_snapshot(s, gp);
+	if (godetect__process(s->godetect, gp))
 		log_error(ENOMEM, "stuck-goroutine detection");
+	sessrec__go_snapshot_end(s, pid);
 }
 
 static uint64_t go_new_id(void *ctx)
@@ -118,6 +129,37 @@ static void open_goroutines(struct session *s, const struct opts *o)
 	if (!s->godetect)
 		log_warn("stuck goroutines will not be looked for: %s", strerror(errno));
 	gotrack__set_listener(s->go, on_go_snapshot, s);
+	sessrec__go_opts(s, go.stuck_after_ns, go.growth_window_ns, go.growth_min);
+}
+
+int session__replay_goroutines(struct session *s, uint64_t stuck_after_ns,
+			       uint64_t growth_window_ns, size_t growth_min)
+{
+	struct godetect_opts go = {
+		.stuck_after_ns = stuck_after_ns,
+		.growth_window_ns = growth_window_ns,
+		.growth_min = growth_min,
+		.reach = go_reach,
+		.site = go_site,
+		.new_id = go_new_id,
+		.ctx = s,
+	};
+
+	if (s->go || !s->opts->goroutines)
+		return 0;
+	/* as for threads, --stuck-after overrides what the recording ran with */
+	if (s->opts->stuck_after_s > 0)
+		go.stuck_after_ns = (uint64_t)(s->opts->stuck_after_s * 1e9);
+	s->go = gotrack__new(PROC, GO_SNAPSHOT_NS);
+	s->godetect = s->go ? godetect__new(&go, on_go_group, s) : NULL;
+	if (!s->go || !s->godetect) {
+		gotrack__free(s->go);
+		s->go = NULL;
+		log_error(ENOMEM, "replaying goroutines");
+		return -ENOMEM;
+	}
+	gotrack__set_listener(s->go, on_go_snapshot, s);
+	return 0;
 }
 
 static void on_group(const struct stuck_group *g, void *ctx)
@@ -565,6 +607,10 @@ int session__replay_seek(struct session *s, int64_t delta_ns)
 		return -ESPIPE;
 	}
 	sessrec__close(s);
+	gotrack__free(s->go);
+	godetect__free(s->godetect);
+	s->go = NULL;
+	s->godetect = NULL;
 	detector__free(s->detector);
 	model__free(s->model);
 	s->model = model__new(on_change, s);

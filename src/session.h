@@ -102,6 +102,12 @@ void session__replay_pace(struct session *s, double speed, bool paused);
 int session__replay_seek(struct session *s, int64_t delta_ns);
 struct replay_status;
 void session__replay_status(const struct session *s, struct replay_status *out);
+/*
+ * Replay: the recording has goroutines; track and judge them as it says
+ * (sessrec_go.c, at the recording's REC_GO_OPTS). 0, or -ENOMEM (logged).
+ */
+int session__replay_goroutines(struct session *s, uint64_t stuck_after_ns,
+			       uint64_t growth_window_ns, size_t growth_min);
 /* How old a wait must be before the detector considers it. */
 uint64_t session__min_wait_ns(const struct session *s);
 /* Counters: the consumer's, or a replay's (events replayed, losses recorded). */

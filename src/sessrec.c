@@ -35,6 +35,7 @@ struct sessrec {
 	struct hmap *stacked; /* tid -> since_ns of the wait whose stack is recorded */
 	size_t stacks_left; /* this tick */
 	bool failed; /* the file could not be written: recording stopped, session goes on */
+	struct recgo *go; /* goroutines, recorded or replayed (sessrec_go.c) */
 	/* replay */
 	struct rec_reader *r;
 	struct hmap *places; /* place_key -> struct place_rec */
@@ -80,6 +81,21 @@ static void check_write(struct session *s, int err)
 		return;
 	s->rec->failed = true;
 	log_error(-err, "writing the recording %s; recording stopped", s->rec->path);
+}
+
+void sessrec__check_write(struct session *s, int err)
+{
+	check_write(s, err);
+}
+
+struct rec_writer *sessrec__writer(struct session *s)
+{
+	return recording(s) ? s->rec->w : NULL;
+}
+
+struct recgo **sessrec__go_state(struct session *s)
+{
+	return s->rec ? &s->rec->go : NULL;
 }
 
 static void on_event(void *ctx, const void *data, size_t len)
@@ -147,6 +163,8 @@ int sessrec__record(struct session *s, const char *path, uint64_t max_bytes)
 	for (size_t i = 0; i < s->opts->filter.npids && i < 16; i++)
 		h->filter_pids[i] = s->opts->filter.pids[i];
 	h->stuck_after_s = session__min_wait_ns(s) / 1e9; /* what the live detector went by */
+	if (s->opts->goroutines)
+		h->flags |= REC_F_GOROUTINES;
 	rs->w = open_file(s);
 	if (!rs->w)
 		return -EIO;
@@ -227,7 +245,7 @@ static void put_place(struct session *s, uint32_t pid, uint64_t addr)
 	check_write(s, rec_writer__end(rs->w));
 }
 
-static void put_frames(struct rec_writer *w, const struct frame *f, size_t n)
+void sessrec__put_frames(struct rec_writer *w, const struct frame *f, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct rec_frame r = {
@@ -260,8 +278,8 @@ static void put_stack(struct session *s, uint32_t tid, const struct stack *st, u
 
 	rec_writer__begin(w, REC_STACK, now_ns());
 	rec_writer__put(w, &r, sizeof(r));
-	put_frames(w, st->user, st->nr_user);
-	put_frames(w, st->kernel, st->nr_kernel);
+	sessrec__put_frames(w, st->user, st->nr_user);
+	sessrec__put_frames(w, st->kernel, st->nr_kernel);
 	check_write(s, rec_writer__end(w));
 }
 
@@ -405,6 +423,7 @@ static void rotate(struct session *s, uint64_t now)
 	hmap__free(rs->stacked);
 	rs->placed = hmap__new();
 	rs->stacked = hmap__new();
+	sessrec_go__new_file(rs->go);
 	if (!rs->placed || !rs->stacked) {
 		rs->failed = true;
 		return;
@@ -513,7 +532,7 @@ static void replay_place(struct sessrec *rs, const struct rec *rec)
 		free(p);
 }
 
-static void get_frames(struct rec_cursor *c, struct frame *f, size_t n)
+void sessrec__get_frames(struct rec_cursor *c, struct frame *f, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct rec_frame r;
@@ -560,8 +579,8 @@ static void replay_stack(struct sessrec *rs, const struct rec *rec)
 	st->kernel_taken = r.kernel_taken;
 	st->nr_user = r.nr_user;
 	st->nr_kernel = r.nr_kernel;
-	get_frames(&c, st->user, st->nr_user);
-	get_frames(&c, st->kernel, st->nr_kernel);
+	sessrec__get_frames(&c, st->user, st->nr_user);
+	sessrec__get_frames(&c, st->kernel, st->nr_kernel);
 	if (c.bad) {
 		st->nr_user = st->nr_kernel = 0;
 		rs->bad++;
@@ -672,6 +691,18 @@ static int replay_one(struct session *s, const struct rec *rec, bool *tick_end)
 	}
 	case REC_END:
 		return 1;
+	case REC_GO_OPTS:
+	case REC_GO_PROC:
+	case REC_GO_SNAP:
+	case REC_GO_G:
+	case REC_GO_SAME:
+	case REC_GO_FRAMES:
+	case REC_GO_VERDICT:
+	case REC_GO_SNAP_END:
+	case REC_GO_GONE:
+		if (!sessrec_go__replay(s, rec))
+			rs->bad++;
+		break;
 	default: /* a newer tangle's record: skipped */
 		break;
 	}
@@ -863,6 +894,7 @@ void sessrec__close(struct session *s)
 	for (size_t it = 0; rs->stacks && hmap__next(rs->stacks, &it, &key, &v);)
 		free(v);
 	hmap__free(rs->stacks);
+	sessrec_go__free(rs->go);
 	free(rs);
 	s->rec = NULL;
 }

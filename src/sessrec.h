@@ -19,8 +19,10 @@
 #define TANGLE_SESSREC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "consumer.h"
+#include "godetect.h"
 #include "model.h"
 #include "procfs.h"
 
@@ -70,5 +72,36 @@ void sessrec__replay_stats(const struct session *s, struct consumer_stats *out);
 
 /* Write the end record and close (recording), or close (replay). Accepts no sessrec. */
 void sessrec__close(struct session *s);
+
+/*
+ * Goroutines (sessrec_go.c). Recording: the detector's settings; each new
+ * snapshot before it is judged, the evidence the detector is given on a
+ * goroutine, the end of the judging; a process no longer tracked.
+ */
+void sessrec__go_opts(struct session *s, uint64_t stuck_after_ns, uint64_t growth_window_ns,
+		      size_t growth_min);
+void sessrec__go_snapshot(struct session *s, const struct go_process *gp);
+void sessrec__go_verdict(struct session *s, const struct go_process *gp, const struct goroutine *g,
+			 enum go_reach reach, const struct go_evidence *ev);
+void sessrec__go_snapshot_end(struct session *s, uint32_t pid);
+void sessrec__go_gone(struct session *s, uint32_t pid);
+/* Replay: the evidence recorded on g of the snapshot being judged (UNKNOWN if none). */
+enum go_reach sessrec__go_recorded_verdict(struct session *s, const struct go_process *gp,
+					   const struct goroutine *g, struct go_evidence *ev);
+
+/* Between sessrec.c and sessrec_go.c. */
+struct recgo;
+struct rec;
+struct rec_cursor;
+struct rec_writer;
+struct frame;
+struct rec_writer *sessrec__writer(struct session *s); /* NULL unless recording */
+void sessrec__check_write(struct session *s, int err);
+void sessrec__put_frames(struct rec_writer *w, const struct frame *f, size_t n);
+void sessrec__get_frames(struct rec_cursor *c, struct frame *f, size_t n);
+struct recgo **sessrec__go_state(struct session *s); /* NULL without a sessrec */
+void sessrec_go__new_file(struct recgo *rg); /* a rotation: describe everything again */
+bool sessrec_go__replay(struct session *s, const struct rec *rec); /* false: malformed */
+void sessrec_go__free(struct recgo *rg);
 
 #endif

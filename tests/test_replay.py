@@ -2,7 +2,8 @@
 """Replay tests (tier 2, no root): committed recordings through the real binary.
 
 tests/data/NAME.tgr was recorded with `tangle stream --record NAME.tgr -p PID`
-next to a fixture, and NAME.ndjson is what that live stream printed. Replaying
+next to a fixture, and NAME.ndjson is what that live stream printed
+(scripts/record-goldens.py makes them again; goleak is a Go program). Replaying
 the recording must print the same records: the model and the detectors run
 identically on recorded input. The exports (--trace, --dot) are checked
 against their formats, a damaged file must give a clear error and its intact
@@ -52,7 +53,7 @@ def comparable(recs):
 
 
 def test_recordings_exist():
-    assert {"abba", "abandoned", "contended"} <= set(RECORDINGS), RECORDINGS
+    assert {"abba", "abandoned", "contended", "goleak"} <= set(RECORDINGS), RECORDINGS
 
 
 @pytest.mark.parametrize("name", RECORDINGS)
@@ -86,6 +87,26 @@ def test_replay_check_finds_the_recorded_group(name, kind, locks):
     assert kind.upper() in out, out
     for lock in locks:
         assert lock in out, out
+
+
+def test_replay_check_finds_the_recorded_goroutines():
+    """goleak.tgr: the goroutine zoo, whose leaked and stuck goroutines were reported live."""
+    def groups(recs):
+        return sorted((g["kind"], g["wait_reason"], tuple(m["goid"] for m in g["members"]))
+                      for g in recs if g["type"] == "stuck_group" and g["of"] == "goroutines")
+
+    live = groups(records((DATA / "goleak.ndjson").read_text()))
+    assert {k for k, _, _ in live} == {"leaked", "stuck"}, live
+    # check stops at the first tick that finds something, as it does live
+    p = run("replay", DATA / "goleak.tgr", "check", "--json")
+    assert p.returncode == 2, (p.returncode, p.stderr.decode())
+    found = groups(records(p.stdout.decode()))
+    assert found and set(found) <= set(live), (found, live)
+    # all of them, stuck ones too, over the whole recording
+    p = run("replay", DATA / "goleak.tgr", "stream")
+    assert groups(records(p.stdout.decode())) == live
+    text = run("replay", DATA / "goleak.tgr").stdout.decode()
+    assert "chan receive (nil chan)" in text and "select (no cases)" in text, text
 
 
 def test_replay_check_healthy_recording():

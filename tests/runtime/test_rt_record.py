@@ -5,12 +5,17 @@
   same threads, the same locks, with the stacks read while it was live;
 - `tangle stream --record FILE` and `tangle replay FILE stream` print the same
   records for a busy workload (tens of thousands of waits);
-- --max-size rotates: FILE and FILE.1 stay bounded and each replays alone.
+- --max-size rotates: FILE and FILE.1 stay bounded and each replays alone;
+- the goroutines of Go programs are recorded: a replay finds the same leaked
+  and stuck goroutines, prints the same stream, and shows them in the dashboard.
 """
 
 import re
 import time
 
+import pytest
+
+from go_helpers import go_local_version
 from stuck_helpers import member_tids, read_phase
 from tangle_helpers import parse_output, require_tangle, run_tangle
 
@@ -114,6 +119,94 @@ def test_rotation_bounds_and_replays(fixture_proc, tmp_path):
         threads = {r["tid"] for r in recs if r["type"] == "thread_new"}
         assert len(threads) >= 9, f"{f.name}: the checkpoint names every thread: {threads}"
         assert any(r["type"] == "wait_end" for r in recs), f.name
+
+
+def go_groups(recs):
+    return [r for r in recs if r["type"] == "stuck_group" and r.get("of") == "goroutines"]
+
+
+def same_groups(a, b):
+    return sorted((g["kind"], g["wait_reason"], tuple(sorted(m["goid"] for m in g["members"])))
+                  for g in a) == \
+        sorted((g["kind"], g["wait_reason"], tuple(sorted(m["goid"] for m in g["members"])))
+               for g in b)
+
+
+@pytest.mark.parametrize("pattern,kind", [("nil_chan", "leaked"),
+                                          ("wg_missing_done", "stuck"),
+                                          ("abba", "stuck")])
+def test_record_then_replay_go(go_fixture, tmp_path, pattern, kind):
+    """A Go leak or deadlock recorded live is found again in the recording, as it was live."""
+    fx = go_fixture(f"stuck/{pattern}", go_local_version(), "plain")
+    truth = set(fx.truth["stuck_goids"])
+    rec = tmp_path / "go.tgr"
+    rc, live_out, err = run_tangle(["stream", "--record", rec, "-p", fx.pid, "-d", 6,
+                                    "--stuck-after", 2], timeout=70)
+    assert rc == 0, err
+    live_recs = parse_output(live_out)
+    live = go_groups(live_recs)
+    assert {m["goid"] for g in live if g["kind"] == kind for m in g["members"]} == truth, live
+    rc, out, err = replay(rec, "check", "--json")
+    assert rc == 2, err
+    replayed = go_groups(parse_output(out))
+    assert same_groups(live, replayed), (live, replayed)
+    # with their stacks and evidence, as live
+    for g in replayed:
+        for m in g["members"]:
+            assert any(f["function"].startswith("main.") for f in m["stack"]), m["stack"]
+            if g["kind"] == "stuck":
+                assert m["evidence"]["reach"] in ("unreachable", "no_progress"), m
+    rc, out, err = replay(rec, "stream")
+    assert rc == 0, err
+    a, b = comparable(live_recs), comparable(parse_output(out))
+    diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    assert len(a) == len(b) and not diff, \
+        f"{len(a)} vs {len(b)} records, {len(diff)} differ, first:\n {a[diff[0]]}\n {b[diff[0]]}" \
+        if diff else (len(a), len(b))
+    # the text report names the goroutines
+    rc, out, err = replay(rec)
+    assert rc == 2 and str(min(truth)) in out.decode(), out.decode() + err
+
+
+def test_rotation_keeps_goroutines(go_fixture, tmp_path):
+    """A rotated file describes its Go processes again: the newer file alone finds the leak."""
+    fx = go_fixture("stuck/nil_chan", go_local_version(), "plain")
+    rec = tmp_path / "rot.tgr"
+    # the load writes ~250 KiB/s: files of ~1 MiB, ~4 s each, so FILE.1 is one a rotation began
+    rc, _, err = run_tangle(["record", "-o", rec, "-p", fx.pid, "-d", 12, "--max-size", "2M",
+                             "--stuck-after", 1], timeout=80)
+    assert rc == 0, err
+    older = tmp_path / "rot.tgr.1"
+    assert older.is_file(), "the recording did not rotate"
+    rc, out, err = replay(older, "check", "--json", "-v")
+    assert re.search(r"\bfile [1-9]", err), f"{older} is not a file a rotation began: {err}"
+    assert rc == 2, err
+    groups = go_groups(parse_output(out))
+    assert {m["goid"] for g in groups if g["kind"] == "leaked" for m in g["members"]} == \
+        set(fx.truth["stuck_goids"]), groups
+
+
+def test_replay_dashboard_goroutines(top, go_fixture, tmp_path):
+    """tangle replay FILE top: the recorded goroutines in the Goroutines and Stuck views."""
+    fx = go_fixture("stuck/nil_chan", go_local_version(), "plain")
+    goid = str(fx.truth["stuck_goids"][0])
+    rec = tmp_path / "go.tgr"
+    rc, _, err = run_tangle(["record", "-o", rec, "-p", fx.pid, "-d", 4, "--stuck-after", 1],
+                            timeout=60)
+    assert rc == 0, err
+    t = top(command=f"{require_tangle()} replay {rec} top")
+    t.wait_started()
+    t.keys("}")  # to the end: every snapshot played
+    t.wait(lambda s: s if "END" in s.header else None, what="END")
+    t.keys("4")
+    scr = t.wait(lambda s: s if s.view == "stuck" and any(
+        r["KIND"] == "leaked" for r in s.rows("stuck")) else None, what="the leaked goroutine")
+    chain = [r for r in scr.rows("stuck") if r["KIND"] == "leaked"][0]["WAIT-FOR CHAIN"]
+    assert "chan receive (nil chan)" in chain and "main." in chain, chain
+    t.keys("5")
+    t.wait(lambda s: s if s.view == "goroutines" and any(
+        r["GOID"] == goid and "nil cha" in r["STATE"] for r in s.rows("goroutines")) else None,
+        what="the leaked goroutine in the Goroutines view")
 
 
 def test_record_usage(tmp_path):

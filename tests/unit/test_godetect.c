@@ -4,13 +4,17 @@
  * construction, stuck with an unreachable object, growing), each exclusion
  * (the main goroutine's select {}, the runtime's own goroutines, IO wait,
  * waits younger than stuck_after, objects still reachable or not examined),
- * and the life of a group (stable id, revisions, resolution).
+ * and the life of a group (stable id, revisions, resolution); and the
+ * tracker fed from a recording (tangle replay) instead of a live process.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "godetect.h"
 #include "golayout.h"
+#include "goproc.h"
+#include "gotrack.h"
 #include "test.h"
 
 #define S 1000000000ull
@@ -323,6 +327,105 @@ TEST(growing)
 	ASSERT_FALSE(group_of(d, GO_GROUP_GROWING, 200), "steady");
 out:
 	godetect__free(d);
+}
+
+/* ---- replay: a process known from a recording, its snapshots handed to the tracker ---- */
+
+struct heard {
+	size_t snapshots, gone;
+	uint64_t since; /* of goroutine 0, as the tracker carried it over */
+};
+
+static void on_snapshot(uint32_t pid, const struct go_process *gp, void *ctx)
+{
+	struct heard *h = ctx;
+
+	(void)pid;
+	if (!gp) {
+		h->gone++;
+		return;
+	}
+	h->snapshots++;
+	h->since = gp->seen[0].since_ns;
+}
+
+/* A snapshot as replay builds it: g malloc'ed, its pcs in a block the snapshot owns. */
+static struct gosnap replayed_snapshot(uint64_t ts, uint64_t sched_pc)
+{
+	struct gosnap s = { .ts_ns = ts, .n = 1 };
+	uint64_t *pcs = malloc(2 * sizeof(*pcs));
+
+	s.g = calloc(1, sizeof(*s.g));
+	pcs[0] = 0x401000;
+	pcs[1] = 0x402000;
+	s.g[0] = (struct goroutine){ .goid = 7,
+				     .g = 0xc000001000,
+				     .status = GO_WAITING,
+				     .wait_reason_raw = 2,
+				     .sched_pc = sched_pc,
+				     .pcs = pcs,
+				     .nr_pcs = 2 };
+	gosnap__adopt(&s, pcs);
+	return s;
+}
+
+TEST(replayed_process)
+{
+	const char *reasons[] = { "", "GC assist marking", "chan receive" };
+	struct goproc_recorded d = { .pid = 99, .minor = 26, .cgo = true };
+	struct frame f[2] = {}, out[4];
+	struct heard h = {};
+	struct gotrack *t;
+	struct goproc *p;
+	struct gosnap s;
+	size_t n = 9;
+
+	snprintf(d.version, sizeof(d.version), "go1.26.8");
+	snprintf(d.exe, sizeof(d.exe), "/srv/app");
+	p = goproc__recorded(&d, reasons, 3);
+	if (!ASSERT_TRUE(p, "goproc__recorded"))
+		return;
+	ASSERT_STREQ(goproc__version(p), "go1.26.8", "version");
+	ASSERT_STREQ(goproc__exe(p), "/srv/app", "exe");
+	ASSERT_TRUE(goproc__cgo(p) && !goproc__stripped(p), "cgo, not stripped");
+	ASSERT_STREQ(golayout__wait_reason(goproc__layout(p), 2), "chan receive", "wait reason");
+	ASSERT_TRUE(!golayout__wait_reason(goproc__layout(p), 3), "no reason past the table");
+	/* only the pcs recorded have names */
+	goproc__frames(p, 0x402000, true, out, 4, &n);
+	ASSERT_EQ(n, 0, "a pc not recorded");
+	snprintf(f[0].function, sizeof(f[0].function), "main.inner");
+	snprintf(f[1].function, sizeof(f[1].function), "main.worker");
+	f[0].inlined = true;
+	ASSERT_EQ(goproc__add_frames(p, 0x402000, true, f, 2), 0, "add_frames");
+	goproc__frames(p, 0x402000, true, out, 4, &n);
+	ASSERT_EQ(n, 2, "recorded frames");
+	ASSERT_STREQ(out[1].function, "main.worker", "the physical function");
+	goproc__frames(p, 0x402000, false, out, 4, &n);
+	ASSERT_EQ(n, 0, "the same pc, not as a return address");
+
+	t = gotrack__new("/nonexistent", S);
+	if (!ASSERT_TRUE(t, "gotrack__new")) {
+		goproc__free(p);
+		return;
+	}
+	gotrack__set_listener(t, on_snapshot, &h);
+	ASSERT_EQ(gotrack__replay_process(t, p), 0, "replay_process");
+	s = replayed_snapshot(T0, 0x401000);
+	ASSERT_EQ(gotrack__replay_snapshot(t, 99, &s), 0, "first snapshot");
+	s = replayed_snapshot(T0 + S, 0x401000);
+	ASSERT_EQ(gotrack__replay_snapshot(t, 99, &s), 0, "second snapshot");
+	ASSERT_EQ(h.snapshots, 2, "the listener heard both");
+	ASSERT_EQ(h.since, T0, "in the same state since the first");
+	s = replayed_snapshot(T0 + 2 * S, 0x401100);
+	gotrack__replay_snapshot(t, 99, &s);
+	ASSERT_EQ(h.since, T0 + 2 * S, "parked elsewhere: a new state");
+	ASSERT_EQ(gotrack__nr_processes(t), 1, "one process");
+	s = replayed_snapshot(T0, 0x401000);
+	ASSERT_EQ(gotrack__replay_snapshot(t, 100, &s), -ENOENT, "a snapshot of no process");
+	gotrack__forget(t, 99);
+	ASSERT_EQ(h.gone, 1, "the listener heard it go");
+	ASSERT_EQ(gotrack__nr_processes(t), 0, "no process");
+	gotrack__free(t);
 }
 
 TEST_MAIN()

@@ -267,19 +267,19 @@ goreach: $(GOREACH_PROGS) $(GOREACH_DIR)/goreach_driver
 -include $(wildcard $(GOREACH_DIR)/*.d)
 # ---- end of goreach --------------------------------------------------------
 
-# ---- fuzzing the record reader (libFuzzer, clang) --------------------------
-# What `tangle replay` does with a file from anyone: read, decode, detect.
+# ---- fuzzing replay (libFuzzer, clang) ------------------------------------
+# What `tangle replay` does with a file from anyone: the whole program but
+# main(), driven by tests/fuzz/fuzz_record.c (no BPF is loaded in a replay).
 FUZZ_DIR := .output-fuzz
-FUZZ_SRCS := tests/fuzz/fuzz_record.c src/record.c src/decode.c src/model.c src/detect.c \
-	src/hmap.c src/log.c src/json.c src/escape.c src/view_json.c src/futex.c src/lockinfo.c \
-	src/symbols.c src/procfs.c src/unwind.c src/ksyms.c src/gobin.c src/x86insn.c
+FUZZ_SRCS := tests/fuzz/fuzz_record.c $(filter-out src/main.c,$(APP_SRCS))
 FUZZ_S ?= 60
-$(FUZZ_DIR)/fuzz_record: $(FUZZ_SRCS) $(wildcard src/*.h) include/tangle_abi.h
+$(FUZZ_DIR)/fuzz_record: $(FUZZ_SRCS) $(wildcard src/*.h src/tui/*.h) include/tangle_abi.h $(SKEL)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(FUZZ_DIR)
-	$(Q)$(CLANG) -g -O1 -std=gnu11 -Iinclude -Isrc -DTANGLE_VERSION='"fuzz"' \
+	$(Q)$(CLANG) -g -O1 -std=gnu11 -Iinclude -Isrc -I$(OUTPUT) -DTANGLE_VERSION='"fuzz"' \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-D_GNU_SOURCE $(FUZZ_SRCS) -ldw -lelf -lz -lstdc++ -o $@
+		-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
+		-D_GNU_SOURCE $(FUZZ_SRCS) $(LDLIBS) -o $@
 .PHONY: fuzz fuzz-run
 fuzz: $(FUZZ_DIR)/fuzz_record
 # The recordings in tests/data seed it and are only read: new inputs go to a scratch directory.

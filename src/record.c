@@ -5,6 +5,16 @@
 #include <zlib.h>
 #include "record.h"
 
+/*
+ * The fuzz build (make fuzz) takes every checksum for good: a mutated file
+ * then reaches the record parsers instead of stopping at the first block.
+ */
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#define CHECKSUM_BAD(want, got) ((void)(want), (void)(got), false)
+#else
+#define CHECKSUM_BAD(want, got) ((want) != (got))
+#endif
+
 static uint32_t crc(const void *p, size_t len)
 {
 	return (uint32_t)crc32(crc32(0, Z_NULL, 0), p, (uInt)len);
@@ -305,7 +315,7 @@ struct rec_reader *rec_reader__open(FILE *f, const char *name, char *why, size_t
 		snprintf(why, why_len, "%s: truncated in its file header", name);
 		goto fail;
 	}
-	if (h->header_crc != crc(h, offsetof(struct rec_file_header, header_crc))) {
+	if (CHECKSUM_BAD(h->header_crc, crc(h, offsetof(struct rec_file_header, header_crc)))) {
 		snprintf(why, why_len, "%s: the file header fails its checksum", name);
 		goto fail;
 	}
@@ -369,7 +379,7 @@ static int next_block(struct rec_reader *r)
 		return -EBADMSG;
 	}
 	if (bh.magic != REC_BLOCK_MAGIC ||
-	    bh.header_crc != crc(&bh, offsetof(struct rec_block_header, header_crc))) {
+	    CHECKSUM_BAD(bh.header_crc, crc(&bh, offsetof(struct rec_block_header, header_crc)))) {
 		set_error(r, "a damaged block header (bad magic or checksum)");
 		return -EBADMSG;
 	}
@@ -392,7 +402,7 @@ static int next_block(struct rec_reader *r)
 		set_error(r, "truncated in a block (the recording was cut short)");
 		return -EBADMSG;
 	}
-	if (crc(r->buf, bh.payload_len) != bh.payload_crc) {
+	if (CHECKSUM_BAD(bh.payload_crc, crc(r->buf, bh.payload_len))) {
 		set_error(r, "a block that fails its checksum (corrupt data)");
 		return -EBADMSG;
 	}

@@ -467,7 +467,8 @@ uint64_t session__min_wait_ns(const struct session *s)
 
 	if (s->opts->stuck_after_s > 0)
 		return (uint64_t)(s->opts->stuck_after_s * 1e9);
-	if (s->opts->replay && h && h->stuck_after_s > 0)
+	/* from the file: anything but a plausible figure (NaN included) is not taken */
+	if (s->opts->replay && h && h->stuck_after_s > 0 && h->stuck_after_s < 1e6)
 		return (uint64_t)(h->stuck_after_s * 1e9);
 	if (s->opts->thread_stuck_after_s > 0)
 		return (uint64_t)(s->opts->thread_stuck_after_s * 1e9);

@@ -179,8 +179,8 @@ static struct rec_pid *describe(struct session *s, struct recgo *rg, const struc
 	if (p)
 		return p;
 	if (!rg->opts_written) {
-		sessrec__check_write(s, rec_writer__add(w, REC_GO_OPTS, now_ns(), &rg->opts,
-							sizeof(rg->opts)));
+		sessrec__check_write(
+			s, rec_writer__add(w, REC_GO_OPTS, now_ns(), &rg->opts, sizeof(rg->opts)));
 		rg->opts_written = true;
 	}
 	p = calloc(1, sizeof(*p));
@@ -260,7 +260,8 @@ static size_t serialize(struct recgo *rg, const struct goroutine *g)
 	    (r.nr_pcs && entry_put(rg, &len, g->pcs, r.nr_pcs * sizeof(g->pcs[0]))))
 		return 0;
 	for (uint16_t i = 0; i < r.nr_labels; i++)
-		if (entry_str(rg, &len, g->labels[i].key) || entry_str(rg, &len, g->labels[i].value))
+		if (entry_str(rg, &len, g->labels[i].key) ||
+		    entry_str(rg, &len, g->labels[i].value))
 			return 0;
 	return len;
 }
@@ -363,8 +364,8 @@ void sessrec__go_snapshot(struct session *s, const struct go_process *gp)
 		}
 		if (open && chunk + len > CHUNK_BYTES) {
 			/* the count, known now, goes back into the chunk's header */
-			rec_writer__patch(w, chunk_at + offsetof(struct rec_go_chunk, nr), &in_chunk,
-					  sizeof(in_chunk));
+			rec_writer__patch(w, chunk_at + offsetof(struct rec_go_chunk, nr),
+					  &in_chunk, sizeof(in_chunk));
 			end_chunk(s, &open);
 		}
 		if (!open) {
@@ -502,7 +503,8 @@ static int add_g(struct build *b, const struct goroutine *g, const uint64_t *pcs
 	bg->g = *g;
 	bg->pcs_at = (uint32_t)b->nr_pcs;
 	bg->labels_at = (uint32_t)b->nr_labels;
-	memcpy(b->pcs + b->nr_pcs, pcs, g->nr_pcs * sizeof(*pcs));
+	if (g->nr_pcs)
+		memcpy(b->pcs + b->nr_pcs, pcs, g->nr_pcs * sizeof(*pcs));
 	b->nr_pcs += g->nr_pcs;
 	for (uint32_t i = 0; i < g->nr_labels; i++) {
 		struct build_label *l = &b->labels[b->nr_labels++];
@@ -596,12 +598,15 @@ static int finish(struct session *s, struct build *b)
 	pcs = (uint64_t *)block;
 	labels = (struct go_label *)(block + pcs_bytes);
 	str = (char *)(block + pcs_bytes + labels_bytes);
-	memcpy(pcs, b->pcs, pcs_bytes);
-	memcpy(str, b->str, b->nr_str);
+	if (pcs_bytes)
+		memcpy(pcs, b->pcs, pcs_bytes);
+	if (b->nr_str)
+		memcpy(str, b->str, b->nr_str);
 	for (size_t i = 0; i < b->nr_labels; i++)
 		labels[i] = (struct go_label){ .key = str + b->labels[i].key_at,
 					       .value = str + b->labels[i].value_at };
-	qsort(b->g, b->n, sizeof(*b->g), cmp_goid);
+	if (b->n)
+		qsort(b->g, b->n, sizeof(*b->g), cmp_goid);
 	for (size_t i = 0; i < b->n; i++) {
 		sn.g[i] = b->g[i].g;
 		sn.g[i].pcs = sn.g[i].nr_pcs ? pcs + b->g[i].pcs_at : NULL;
@@ -758,8 +763,9 @@ bool sessrec_go__replay(struct session *s, const struct rec *rec)
 				continue;
 			}
 			rec_cursor__get(&c, &goid, sizeof(goid));
-			prev = bsearch(&goid, gp->snap.g, gp->snap.n, sizeof(gp->snap.g[0]),
-				       cmp_goid_key);
+			prev = gp->snap.n ? bsearch(&goid, gp->snap.g, gp->snap.n,
+						    sizeof(gp->snap.g[0]), cmp_goid_key) :
+					    NULL;
 			if (c.bad || !prev || add_g(b, prev, prev->pcs, prev->labels))
 				c.bad = true;
 		}

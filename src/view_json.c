@@ -146,7 +146,9 @@ void view_json__change(struct json_writer *w, const struct model_event *ev, bool
 			json__kv_null(w, "waker_pid");
 			json__kv_null(w, "waker_tid");
 		}
-		if (ev->result == WAIT_EXITED || ev->result == WAIT_LOST || ev->ret >= 0)
+		/* a system call fails with -4095..-1; anything else (a damaged recording) is none */
+		if (ev->result == WAIT_EXITED || ev->result == WAIT_LOST || ev->ret >= 0 ||
+		    ev->ret < -4095)
 			json__kv_null(w, "errno");
 		else
 			json__kv_int(w, "errno", -ev->ret);

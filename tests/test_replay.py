@@ -294,7 +294,8 @@ def test_dot_export_renders(tmp_path):
 
 
 def test_fuzz_record_reader(tmp_path):
-    """libFuzzer on the reader, decode and detector, seeded with the recordings."""
+    """libFuzzer on `tangle replay` itself (reader, model, detectors, goroutines, views),
+    seeded with the recordings."""
     fuzz = os.environ.get("TANGLE_FUZZ") or REPO / ".output-fuzz" / "fuzz_record"
     if not Path(fuzz).is_file():
         pytest.fail(f"fuzz target not built at {fuzz} (make fuzz)")

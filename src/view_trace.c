@@ -333,17 +333,53 @@ static void dot_thread(FILE *out, const struct model *m, uint32_t tid, bool stuc
 	fprintf(out, "%s];\n", stuck ? ", color=red3, fillcolor=mistyrose" : "");
 }
 
+static uint64_t lock_key(uint32_t pid, uint64_t lock)
+{
+	return (lock * 0x9e3779b97f4a7c15ull) ^ pid ^ ((uint64_t)pid << 40);
+}
+
+/* Each stuck group as a cluster around its threads: "G1 deadlock, 4 threads". */
+static void dot_groups(FILE *out, const struct model *m, const struct detector *d,
+		       const struct hmap *threads, const struct hmap *locks)
+{
+	for (size_t i = 0; d && i < detector__nr_groups(d); i++) {
+		const struct stuck_group *g = detector__group(d, i);
+
+		if (g->resolved_ns)
+			continue;
+		fprintf(out,
+			"  subgraph cluster_g%" PRIu64 " {\n"
+			"    label=\"G%" PRIu64 " %s, %zu thread%s\"; style=dashed; color=red3; "
+			"fontcolor=red3;\n   ",
+			g->id, g->id, group_kind_name(g->kind), g->nr_members,
+			g->nr_members == 1 ? "" : "s");
+		for (size_t j = 0; j < g->nr_members; j++) {
+			const struct thread *t = model__thread(m, g->members[j].tid);
+			const struct lock_owner *o = t ? thread__owner(t) : NULL;
+			uint64_t lock = t ? (o && o->lock_addr ? o->lock_addr : t->wait.addr) : 0;
+
+			if (hmap__get(threads, g->members[j].tid))
+				fprintf(out, " t%u;", g->members[j].tid);
+			/* and what it waits on, so that the cycle is drawn inside */
+			if (t && hmap__get(locks, lock_key(t->pid, lock)))
+				fprintf(out, " l%u_%" PRIx64 ";", t->pid, lock);
+		}
+		fputs("\n  }\n", out);
+	}
+}
+
 int view_dot__write(FILE *out, const struct model *m, const struct detector *d, uint64_t now,
 		    uint64_t min_wait_ns, const struct names *names)
 {
-	struct hmap *threads = hmap__new(), *locks = hmap__new();
+	struct hmap *threads = hmap__new(), *locks = hmap__new(), *held = hmap__new();
 	const struct thread *t;
 	size_t it = 0;
 	int err = 0;
 
-	if (!threads || !locks) {
+	if (!threads || !locks || !held) {
 		hmap__free(threads);
 		hmap__free(locks);
+		hmap__free(held);
 		return -ENOMEM;
 	}
 	fputs("digraph waitfor {\n"
@@ -367,7 +403,7 @@ int view_dot__write(FILE *out, const struct model *m, const struct detector *d, 
 			dot_thread(out, m, t->tid, gid != 0);
 			hmap__set(threads, t->tid, (void *)1);
 		}
-		if (!hmap__get(locks, lock ^ t->pid)) {
+		if (!hmap__get(locks, lock_key(t->pid, lock))) {
 			p = names && names->place && o ? names->place(t->pid, lock, names->ctx) :
 							 NULL;
 			if (symbols__describe(p, place, sizeof(place)))
@@ -379,13 +415,15 @@ int view_dot__write(FILE *out, const struct model *m, const struct detector *d, 
 			fprintf(out, "  l%u_%" PRIx64 " [shape=ellipse, label=", t->pid, lock);
 			dot_str(out, label);
 			fputs("];\n", out);
-			hmap__set(locks, lock ^ t->pid, (void *)1);
+			hmap__set(locks, lock_key(t->pid, lock), (void *)1);
 		}
 		snprintf(label, sizeof(label), "waits %.1f s", (now - t->wait.since_ns) / 1e9);
 		fprintf(out, "  t%u -> l%u_%" PRIx64 " [label=\"%s\"%s];\n", t->tid, t->pid, lock,
 			label, gid ? ", color=red3, penwidth=2" : "");
-		if (!o || o->state == OWNER_NONE)
+		/* a lock is held by one thread: one edge, however many wait on it */
+		if (!o || o->state == OWNER_NONE || hmap__get(held, lock_key(t->pid, lock)))
 			continue;
+		hmap__set(held, lock_key(t->pid, lock), (void *)1);
 		if (!hmap__get(threads, o->owner_tid) && !model__thread(m, o->owner_tid)) {
 			dot_thread(out, m, o->owner_tid, gid != 0);
 			hmap__set(threads, o->owner_tid, (void *)1);
@@ -406,10 +444,12 @@ int view_dot__write(FILE *out, const struct model *m, const struct detector *d, 
 		dot_thread(out, m, o->owner_tid, group_of(d, o->owner_tid) != 0);
 		hmap__set(threads, o->owner_tid, (void *)1);
 	}
+	dot_groups(out, m, d, threads, locks);
 	fputs("}\n", out);
 	if (fflush(out))
 		err = -errno;
 	hmap__free(threads);
 	hmap__free(locks);
+	hmap__free(held);
 	return err;
 }

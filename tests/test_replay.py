@@ -284,6 +284,8 @@ def test_dot_export_renders(tmp_path):
         assert f"t{m['tid']} " in text and f"tid {m['tid']}" in text
     assert "lock_a in stuck_abba" in text and "lock_b in stuck_abba" in text
     assert text.count("held by") == 2 and "color=red3" in text
+    # the group is a cluster around its threads and locks
+    assert f'label="G{group["group_id"]} deadlock, 2 threads"' in text, text
     png = tmp_path / "g.png"
     r = subprocess.run(["dot", "-Tpng", "-o", png], input=p.stdout, capture_output=True)
     assert r.returncode == 0, r.stderr.decode()

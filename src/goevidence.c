@@ -21,6 +21,7 @@ struct hist {
 	int64_t waitsince; /* the runtime's, 0 until a GC sets it (and again once it wakes) */
 	uint64_t seen_ts; /* the batch that last saw it waiting */
 	unsigned int streak; /* runs in a row that found obj unreachable */
+	bool reachable; /* the last run found obj reachable, and this is still that wait */
 };
 
 /*
@@ -312,8 +313,10 @@ static void batch(struct goevidence *e, struct ev_proc *p, const struct go_proce
 			if (l) /* it left that lock: the lock moved */
 				l->since_ns = ts;
 		}
-		if (!same_wait(h, g, obj))
+		if (!same_wait(h, g, obj)) {
 			h->streak = 0;
+			h->reachable = false;
+		}
 		h->obj = obj;
 		h->name = object_name(w);
 		h->pc = g->sched_pc;
@@ -326,6 +329,8 @@ static void batch(struct goevidence *e, struct ev_proc *p, const struct go_proce
 		 * out; only the wait ending starts the count again. Before two
 		 * runs agree, any other verdict does.
 		 */
+		if (p->ran)
+			h->reachable = p->res[k].verdict == GOREACH_REACHABLE;
 		if (p->ran && p->res[k].verdict == GOREACH_UNREACHABLE)
 			h->streak++;
 		else if (p->ran && h->streak < 2)
@@ -386,7 +391,8 @@ enum go_reach goevidence__judge(struct goevidence *e, const struct go_process *g
 		ev->still_ns = gp->snap.ts_ns - l->since_ns;
 		return GO_REACH_NO_PROGRESS;
 	}
-	if (p->ran && p->res[k - 1].verdict == GOREACH_REACHABLE)
+	/* from this batch's run, or the last one's if this batch had none (paced) */
+	if (h && h->reachable && same_wait(h, g, w->objs[0]))
 		return GO_REACH_REACHABLE;
 	return GO_REACH_UNKNOWN;
 }

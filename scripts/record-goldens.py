@@ -101,14 +101,25 @@ def go_leaks(name, fixture):
         finish(name, stream(name, fx.pid, 4, "--stuck-after", "1"), fx)
 
 
+GOLDENS = {
+    "abba": lambda: stuck("abba", "stuck_abba"),
+    "abandoned": lambda: stuck("abandoned", "stuck_abandoned"),
+    "contended": contended,
+    # the goroutine zoo: quiet, so small; leaked goroutines, labels, every kind of wait
+    "goleak": lambda: go_leaks("goleak", "goroutines"),
+}
+
+
 def main():
+    """record-goldens.py [NAME...]: those goldens (all of them if none)."""
     if os.geteuid():
         sys.exit("record-goldens: run as root (tangle loads BPF programs)")
-    stuck("abba", "stuck_abba")
-    stuck("abandoned", "stuck_abandoned")
-    contended()
-    # the goroutine zoo: quiet, so small; leaked goroutines, labels, every kind of wait
-    go_leaks("goleak", "goroutines")
+    names = sys.argv[1:] or list(GOLDENS)
+    unknown = [n for n in names if n not in GOLDENS]
+    if unknown:
+        sys.exit(f"record-goldens: no golden {', '.join(unknown)} (there are {', '.join(GOLDENS)})")
+    for name in names:
+        GOLDENS[name]()
 
 
 if __name__ == "__main__":

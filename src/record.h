@@ -55,7 +55,7 @@ enum rec_type {
 	REC_GO_PROC = 14, /* struct rec_go_proc and strings: a Go process */
 	REC_GO_SNAP = 15, /* struct rec_go_snap: a snapshot of pid begins */
 	REC_GO_G = 16, /* struct rec_go_chunk, then goroutines: part of the snapshot */
-	REC_GO_SAME = 17, /* struct rec_go_chunk, then goids: as in pid's last snapshot */
+	REC_GO_SAME = 17, /* struct rec_go_chunk, then rec_go_ranges: as in pid's last snapshot */
 	REC_GO_FRAMES = 18, /* struct rec_go_frames and frames: the names of a pc */
 	REC_GO_VERDICT = 19, /* struct rec_go_verdict and a string: evidence on a goroutine */
 	REC_GO_SNAP_END = 20, /* struct rec_go_pid: the snapshot is complete; judge it */
@@ -182,7 +182,7 @@ struct rec_end {
 
 /*
  * Goroutines. Each snapshot of a Go process is REC_GO_SNAP, then its
- * goroutines in chunks (REC_GO_G in full, REC_GO_SAME by goid for those
+ * goroutines in chunks (REC_GO_G in full, REC_GO_SAME by goid range for those
  * recorded identical in the process's previous snapshot of this file), the
  * names of pcs not named yet in this file (REC_GO_FRAMES), the evidence
  * the detector asked for (REC_GO_VERDICT), and REC_GO_SNAP_END. A process
@@ -216,6 +216,14 @@ struct rec_go_chunk {
 	uint32_t nr;
 };
 
+/*
+ * REC_GO_SAME: goids first..first + n - 1, each as it was in the process's
+ * last snapshot; the ranges of a snapshot ascend and do not overlap.
+ */
+struct rec_go_range {
+	uint64_t first, n;
+};
+
 #define REC_GO_SCAN 0x1
 #define REC_GO_SYSTEM 0x2
 #define REC_GO_LOCKED 0x4
@@ -245,7 +253,8 @@ struct rec_go_frames {
 struct rec_go_verdict {
 	uint32_t pid;
 	uint32_t reach; /* enum go_reach, as judged */
-	uint64_t goid, addr, still_ns;
+	uint64_t goid, addr;
+	uint64_t since_ns; /* no progress since (snapshot clock), 0 if none: still for ts - this */
 };
 
 struct rec_go_pid {

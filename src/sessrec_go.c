@@ -6,8 +6,8 @@
  * goroutines the same way with no process to read.
  *
  * Recording writes a goroutine in full once, then by goid while it stays
- * the same (a leaked goroutine never changes: 8 bytes a snapshot instead of
- * a hundred or more). Replay rebuilds each snapshot in one block that the
+ * the same, in ranges (a leaked goroutine never changes, and leaks come by
+ * the thousand from one loop: 16 bytes a snapshot for all of them). Replay rebuilds each snapshot in one block that the
  * snapshot owns, and hands it to the goroutine tracker as if just taken.
  */
 #include <errno.h>
@@ -23,13 +23,14 @@
 #include "sessrec.h"
 
 #define CHUNK_BYTES (64u << 10) /* a REC_GO_G record is closed past this */
-#define SAME_PER_RECORD 8192 /* goids in one REC_GO_SAME */
+#define SAME_PER_RECORD 4096 /* goid ranges in one REC_GO_SAME */
 #define NAMED_MAX (1u << 16) /* pcs named per process and file, at most */
 #define OBJECTS_MAX 64 /* distinct evidence object names kept while replaying */
 
 /* What this file holds of a process (recording). */
 struct rec_pid {
 	struct hmap *hashes; /* goid -> hash | 1 of its entry in the last snapshot written */
+	struct hmap *verdicts; /* goid -> hash | 1 of the last evidence written on it */
 	struct hmap *named; /* pc << 1 | is_return -> (void *)1: REC_GO_FRAMES written */
 };
 
@@ -48,6 +49,7 @@ struct build {
 	uint32_t pid;
 	struct gosnap s; /* counters and ts_ns; g comes at the end */
 	uint64_t expect; /* goroutines the snapshot said it has */
+	uint64_t same_next; /* REC_GO_SAME ranges begin at this goid or above */
 	struct build_g *g;
 	size_t n, cap;
 	uint64_t *pcs;
@@ -60,7 +62,8 @@ struct build {
 
 struct verdict {
 	enum go_reach reach;
-	struct go_evidence ev;
+	struct go_evidence ev; /* still_ns: from since_ns, as of the snapshot judged */
+	uint64_t since_ns;
 };
 
 struct recgo {
@@ -70,10 +73,16 @@ struct recgo {
 	struct hmap *pids; /* pid -> struct rec_pid, in this file */
 	uint8_t *entry; /* one goroutine, serialized */
 	size_t entry_cap;
-	uint64_t *same;
+	uint64_t *same; /* goids unchanged since the last snapshot */
+	size_t cap_same;
+	struct rec_go_range *ranges; /* SAME_PER_RECORD */
 	/* replay */
 	struct build b;
-	struct hmap *verdicts; /* goid -> struct verdict, for the snapshot being judged */
+	/*
+	 * pid -> (goid -> struct verdict): the last evidence recorded on each
+	 * goroutine; a verdict is recorded when it changes, so it holds until then.
+	 */
+	struct hmap *verdicts;
 };
 
 static struct recgo *state(struct session *s)
@@ -97,25 +106,57 @@ static void free_pid(struct rec_pid *p)
 	if (!p)
 		return;
 	hmap__free(p->hashes);
+	hmap__free(p->verdicts);
 	hmap__free(p->named);
 	free(p);
 }
 
-static void clear_verdicts(struct recgo *rg)
+static void free_verdicts(struct hmap *h)
 {
 	uint64_t key;
 	void *v;
 
-	for (size_t it = 0; hmap__next(rg->verdicts, &it, &key, &v);)
+	for (size_t it = 0; h && hmap__next(h, &it, &key, &v);)
 		free(v);
-	hmap__free(rg->verdicts);
-	rg->verdicts = hmap__new();
+	hmap__free(h);
+}
+
+static struct hmap *verdicts_of(struct recgo *rg, uint32_t pid, bool create)
+{
+	struct hmap *h = hmap__get(rg->verdicts, pid);
+
+	if (h || !create)
+		return h;
+	h = hmap__new();
+	if (h && hmap__set(rg->verdicts, pid, h)) {
+		hmap__free(h);
+		return NULL;
+	}
+	return h;
+}
+
+static int grow(void **v, size_t *cap, size_t need, size_t size)
+{
+	size_t c = *cap ? *cap : 64;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	while (c < need)
+		c *= 2;
+	p = realloc(*v, c * size);
+	if (!p)
+		return -ENOMEM;
+	*v = p;
+	*cap = c;
+	return 0;
 }
 
 static void build_reset(struct build *b)
 {
 	b->open = false;
 	b->n = b->nr_pcs = b->nr_labels = b->nr_str = 0;
+	b->same_next = 0;
 }
 
 void sessrec_go__new_file(struct recgo *rg)
@@ -143,10 +184,11 @@ void sessrec_go__free(struct recgo *rg)
 		free_pid(v);
 	hmap__free(rg->pids);
 	for (size_t it = 0; rg->verdicts && hmap__next(rg->verdicts, &it, &key, &v);)
-		free(v);
+		free_verdicts(v);
 	hmap__free(rg->verdicts);
 	free(rg->entry);
 	free(rg->same);
+	free(rg->ranges);
 	free(rg->b.g);
 	free(rg->b.pcs);
 	free(rg->b.labels);
@@ -185,7 +227,7 @@ static struct rec_pid *describe(struct session *s, struct recgo *rg, const struc
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p || !(p->hashes = hmap__new()) || !(p->named = hmap__new()) ||
-	    hmap__set(rg->pids, gp->pid, p)) {
+	    !(p->verdicts = hmap__new()) || hmap__set(rg->pids, gp->pid, p)) {
 		free_pid(p);
 		return NULL;
 	}
@@ -275,6 +317,34 @@ static uint64_t hash(const uint8_t *p, size_t n)
 	return h | 1;
 }
 
+/*
+ * Keep the entries of *h whose goid is in the snapshot (in = a goid map, or
+ * sn sorted by goid), values freed with free_value (NULL: not pointers).
+ */
+static int cmp_goid_key(const void *key, const void *elem);
+
+static void prune(struct hmap **h, const struct hmap *in, const struct gosnap *sn)
+{
+	struct hmap *kept = hmap__new();
+	uint64_t key;
+	void *v;
+
+	if (!kept)
+		return;
+	for (size_t it = 0; hmap__next(*h, &it, &key, &v);) {
+		bool live =
+			in ? hmap__get(in, key) != NULL :
+			     sn->n && bsearch(&key, sn->g, sn->n, sizeof(sn->g[0]), cmp_goid_key);
+
+		if (!live || hmap__set(kept, key, v)) {
+			if (sn)
+				free(v);
+		}
+	}
+	hmap__free(*h);
+	*h = kept;
+}
+
 /* The names of pc, once per process and file. */
 static void name_pc(struct session *s, struct rec_pid *p, const struct go_process *gp, uint64_t pc,
 		    bool is_return)
@@ -285,7 +355,7 @@ static void name_pc(struct session *s, struct rec_pid *p, const struct go_proces
 	struct rec_go_frames r = { .pid = gp->pid, .is_return = is_return, .pc = pc };
 	size_t n = 0;
 
-	if (!pc || hmap__get(p->named, key) || hmap__len(p->named) >= NAMED_MAX ||
+	if (!w || !pc || hmap__get(p->named, key) || hmap__len(p->named) >= NAMED_MAX ||
 	    hmap__set(p->named, key, (void *)1))
 		return;
 	goproc__frames(gp->proc, pc, is_return, f, REC_GO_MAX_FRAMES, &n);
@@ -296,25 +366,81 @@ static void name_pc(struct session *s, struct rec_pid *p, const struct go_proces
 	sessrec__check_write(s, rec_writer__end(w));
 }
 
-static void end_chunk(struct session *s, bool *open)
-{
-	if (*open)
-		sessrec__check_write(s, rec_writer__end(sessrec__writer(s)));
-	*open = false;
-}
+/* A REC_GO_G being written: records do not nest, so it ends before any other begins. */
+struct chunk {
+	bool open;
+	size_t at; /* of its struct rec_go_chunk in the writer */
+	size_t bytes;
+	uint32_t nr;
+};
 
-static void put_same(struct session *s, struct recgo *rg, uint32_t pid, size_t *n)
+static void chunk_end(struct session *s, struct chunk *c)
 {
-	struct rec_go_chunk c = { .pid = pid, .nr = (uint32_t)*n };
 	struct rec_writer *w = sessrec__writer(s);
 
-	if (!*n)
+	if (!c->open || !w)
 		return;
-	rec_writer__begin(w, REC_GO_SAME, now_ns());
-	rec_writer__put(w, &c, sizeof(c));
-	rec_writer__put(w, rg->same, *n * sizeof(rg->same[0]));
+	/* the count, known now, goes back into the chunk's header */
+	rec_writer__patch(w, c->at + offsetof(struct rec_go_chunk, nr), &c->nr, sizeof(c->nr));
 	sessrec__check_write(s, rec_writer__end(w));
-	*n = 0;
+	c->open = false;
+}
+
+static void chunk_add(struct session *s, struct chunk *c, uint32_t pid, const void *entry,
+		      size_t len)
+{
+	struct rec_writer *w = sessrec__writer(s);
+	struct rec_go_chunk h = { .pid = pid };
+
+	if (c->open && c->bytes + len > CHUNK_BYTES)
+		chunk_end(s, c);
+	if (!w)
+		return;
+	if (!c->open) {
+		rec_writer__begin(w, REC_GO_G, now_ns());
+		c->at = rec_writer__offset(w);
+		rec_writer__put(w, &h, sizeof(h));
+		*c = (struct chunk){ .open = true, .at = c->at };
+	}
+	rec_writer__put(w, entry, len);
+	c->bytes += len;
+	c->nr++;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The unchanged goroutines, sorted, as ranges of goids. */
+static void put_same(struct session *s, struct recgo *rg, uint32_t pid, size_t n)
+{
+	struct rec_go_chunk c = { .pid = pid };
+	struct rec_writer *w;
+
+	if (n)
+		qsort(rg->same, n, sizeof(*rg->same), cmp_u64);
+	for (size_t i = 0; i < n;) {
+		struct rec_go_range *r = &rg->ranges[c.nr++];
+
+		*r = (struct rec_go_range){ .first = rg->same[i], .n = 1 };
+		for (i++; i < n && rg->same[i] == r->first + r->n; i++)
+			r->n++;
+		while (i < n && rg->same[i] == rg->same[i - 1])
+			i++; /* a goid twice in one snapshot (reused while read) */
+		if (c.nr < SAME_PER_RECORD && i < n)
+			continue;
+		w = sessrec__writer(s);
+		if (!w)
+			return;
+		rec_writer__begin(w, REC_GO_SAME, now_ns());
+		rec_writer__put(w, &c, sizeof(c));
+		rec_writer__put(w, rg->ranges, c.nr * sizeof(*rg->ranges));
+		sessrec__check_write(s, rec_writer__end(w));
+		c.nr = 0;
+	}
 }
 
 void sessrec__go_snapshot(struct session *s, const struct go_process *gp)
@@ -332,16 +458,15 @@ void sessrec__go_snapshot(struct session *s, const struct go_process *gp)
 		.nr_retried = sn->nr_retried,
 		.nr_reused = sn->nr_reused,
 	};
+	struct chunk chunk = {};
 	struct hmap *hashes;
 	struct rec_pid *p;
-	size_t chunk = 0, nr_same = 0;
-	uint32_t in_chunk = 0;
-	size_t chunk_at = 0;
-	bool open = false;
+	size_t nr_same = 0;
 
 	if (!rg || !gp->proc || !(p = describe(s, rg, gp)))
 		return;
-	if (!rg->same && !(rg->same = malloc(SAME_PER_RECORD * sizeof(*rg->same))))
+	if ((!rg->ranges && !(rg->ranges = malloc(SAME_PER_RECORD * sizeof(*rg->ranges)))) ||
+	    grow((void **)&rg->same, &rg->cap_same, sn->n, sizeof(*rg->same)))
 		return;
 	hashes = hmap__new();
 	if (!hashes)
@@ -351,43 +476,21 @@ void sessrec__go_snapshot(struct session *s, const struct go_process *gp)
 		const struct goroutine *g = &sn->g[i];
 		size_t len = serialize(rg, g);
 		uint64_t h = len ? hash(rg->entry, len) : 0;
-		struct rec_go_chunk c = { .pid = gp->pid };
 
 		if (!len)
 			continue; /* out of memory: the replay lacks it */
 		hmap__set(hashes, g->goid, (void *)(uintptr_t)h);
-		if ((uint64_t)(uintptr_t)hmap__get(p->hashes, g->goid) == h) {
-			rg->same[nr_same++] = g->goid;
-			if (nr_same == SAME_PER_RECORD)
-				put_same(s, rg, gp->pid, &nr_same);
+		if ((uint64_t)(uintptr_t)hmap__get(p->hashes, g->goid) != h) {
+			chunk_add(s, &chunk, gp->pid, rg->entry, len);
 			continue;
 		}
-		if (open && chunk + len > CHUNK_BYTES) {
-			/* the count, known now, goes back into the chunk's header */
-			rec_writer__patch(w, chunk_at + offsetof(struct rec_go_chunk, nr),
-					  &in_chunk, sizeof(in_chunk));
-			end_chunk(s, &open);
-		}
-		if (!open) {
-			rec_writer__begin(w, REC_GO_G, now_ns());
-			chunk_at = rec_writer__offset(w);
-			rec_writer__put(w, &c, sizeof(c));
-			open = true;
-			chunk = 0;
-			in_chunk = 0;
-		}
-		rec_writer__put(w, rg->entry, len);
-		chunk += len;
-		in_chunk++;
+		rg->same[nr_same++] = g->goid;
 	}
-	if (open) {
-		rec_writer__patch(w, chunk_at + offsetof(struct rec_go_chunk, nr), &in_chunk,
-				  sizeof(in_chunk));
-		end_chunk(s, &open);
-	}
-	put_same(s, rg, gp->pid, &nr_same);
+	chunk_end(s, &chunk);
+	put_same(s, rg, gp->pid, nr_same);
 	hmap__free(p->hashes);
 	p->hashes = hashes;
+	prune(&p->verdicts, hashes, NULL);
 	/* every pc a view or the detector may name */
 	for (size_t i = 0; i < sn->n; i++) {
 		const struct goroutine *g = &sn->g[i];
@@ -409,11 +512,24 @@ void sessrec__go_verdict(struct session *s, const struct go_process *gp, const s
 		.reach = (uint32_t)reach,
 		.goid = g->goid,
 		.addr = ev->addr,
-		.still_ns = ev->still_ns,
+		/* a time, not a duration: unchanged while the object is, so written once */
+		.since_ns = ev->still_ns && ev->still_ns < gp->snap.ts_ns ?
+				    gp->snap.ts_ns - ev->still_ns :
+				    0,
 	};
 
-	if (!rg || !hmap__get(rg->pids, gp->pid))
+	struct rec_pid *p = rg ? hmap__get(rg->pids, gp->pid) : NULL;
+	uint64_t h;
+
+	if (!p)
 		return;
+	/* as the last one said: not written again (a replay keeps the last) */
+	h = hash((const uint8_t *)&r.reach, sizeof(r) - offsetof(struct rec_go_verdict, reach)) ^
+	    (ev->object ? hash((const uint8_t *)ev->object, strlen(ev->object)) : 0);
+	h |= 1;
+	if ((uint64_t)(uintptr_t)hmap__get(p->verdicts, g->goid) == h)
+		return;
+	hmap__set(p->verdicts, g->goid, (void *)(uintptr_t)h);
 	rec_writer__begin(w, REC_GO_VERDICT, now_ns());
 	rec_writer__put(w, &r, sizeof(r));
 	rec_writer__put_str(w, ev->object);
@@ -458,23 +574,6 @@ static const char *intern(const char *name)
 		return "object";
 	snprintf(names[n], sizeof(names[n]), "%s", name);
 	return names[n++];
-}
-
-static int grow(void **v, size_t *cap, size_t need, size_t size)
-{
-	size_t c = *cap ? *cap : 64;
-	void *p;
-
-	if (need <= *cap)
-		return 0;
-	while (c < need)
-		c *= 2;
-	p = realloc(*v, c * size);
-	if (!p)
-		return -ENOMEM;
-	*v = p;
-	*cap = c;
-	return 0;
 }
 
 static int add_str(struct build *b, const char *s, size_t len, uint32_t *at)
@@ -663,14 +762,16 @@ static void replay_frames(struct session *s, struct rec_cursor *c)
 static void replay_verdict(struct recgo *rg, struct rec_cursor *c)
 {
 	struct rec_go_verdict r;
+	struct hmap *vs;
 	struct verdict *v;
 	char object[32];
 	bool present;
 
 	rec_cursor__get(c, &r, sizeof(r));
 	rec_cursor__get_str(c, object, sizeof(object), &present);
+	/* on a goroutine of the snapshot being judged (and of the last: not pruned yet) */
 	if (c->bad || r.reach > GO_REACH_NO_PROGRESS || !rg->b.open || r.pid != rg->b.pid ||
-	    hmap__len(rg->verdicts) >= rg->b.expect)
+	    !(vs = verdicts_of(rg, r.pid, true)) || hmap__len(vs) > 2 * rg->b.expect)
 		return;
 	v = calloc(1, sizeof(*v));
 	if (!v)
@@ -678,10 +779,10 @@ static void replay_verdict(struct recgo *rg, struct rec_cursor *c)
 	v->reach = (enum go_reach)r.reach;
 	v->ev = (struct go_evidence){ .reach = v->reach,
 				      .object = present ? intern(object) : NULL,
-				      .addr = r.addr,
-				      .still_ns = r.still_ns };
-	free(hmap__del(rg->verdicts, r.goid));
-	if (hmap__set(rg->verdicts, r.goid, v))
+				      .addr = r.addr };
+	v->since_ns = r.since_ns;
+	free(hmap__del(vs, r.goid));
+	if (hmap__set(vs, r.goid, v))
 		free(v);
 }
 
@@ -689,14 +790,14 @@ enum go_reach sessrec__go_recorded_verdict(struct session *s, const struct go_pr
 					   const struct goroutine *g, struct go_evidence *ev)
 {
 	struct recgo **rgp = sessrec__go_state(s);
-	const struct verdict *v;
+	const struct hmap *vs = rgp && *rgp ? verdicts_of(*rgp, gp->pid, false) : NULL;
+	const struct verdict *v = vs ? hmap__get(vs, g->goid) : NULL;
 
-	if (!rgp || !*rgp || (*rgp)->b.pid != gp->pid)
-		return GO_REACH_UNKNOWN;
-	v = hmap__get((*rgp)->verdicts, g->goid);
 	if (!v)
 		return GO_REACH_UNKNOWN;
 	*ev = v->ev;
+	ev->still_ns =
+		v->since_ns && v->since_ns < gp->snap.ts_ns ? gp->snap.ts_ns - v->since_ns : 0;
 	return v->reach;
 }
 
@@ -731,7 +832,6 @@ bool sessrec_go__replay(struct session *s, const struct rec *rec)
 
 		rec_cursor__get(&c, &r, sizeof(r));
 		build_reset(b);
-		clear_verdicts(rg);
 		if (c.bad || !gotrack__process(s->go, r.pid))
 			break;
 		b->open = true;
@@ -755,19 +855,28 @@ bool sessrec_go__replay(struct session *s, const struct rec *rec)
 			break;
 		for (uint32_t i = 0; i < ch.nr && !c.bad; i++) {
 			const struct goroutine *prev;
-			uint64_t goid;
+
+			struct rec_go_range r;
 
 			if (rec->type == REC_GO_G) {
 				if (!replay_g(b, &c, goproc__layout(gp->proc)))
 					c.bad = true;
 				continue;
 			}
-			rec_cursor__get(&c, &goid, sizeof(goid));
-			prev = gp->snap.n ? bsearch(&goid, gp->snap.g, gp->snap.n,
-						    sizeof(gp->snap.g[0]), cmp_goid_key) :
-					    NULL;
-			if (c.bad || !prev || add_g(b, prev, prev->pcs, prev->labels))
+			/* ascending: each goid of the last snapshot is taken once at most */
+			rec_cursor__get(&c, &r, sizeof(r));
+			if (c.bad || r.first < b->same_next || !r.n || r.first + r.n < r.first) {
 				c.bad = true;
+				break;
+			}
+			b->same_next = r.first + r.n;
+			for (uint64_t goid = r.first; goid < b->same_next && !c.bad; goid++) {
+				prev = gp->snap.n ? bsearch(&goid, gp->snap.g, gp->snap.n,
+							    sizeof(gp->snap.g[0]), cmp_goid_key) :
+						    NULL;
+				if (!prev || add_g(b, prev, prev->pcs, prev->labels))
+					c.bad = true;
+			}
 		}
 		break;
 	}
@@ -779,12 +888,20 @@ bool sessrec_go__replay(struct session *s, const struct rec *rec)
 		break;
 	case REC_GO_SNAP_END: {
 		struct rec_go_pid r;
+		struct hmap *vs;
 
 		rec_cursor__get(&c, &r, sizeof(r));
 		if (!c.bad && b->open && r.pid == b->pid && finish(s, b))
 			log_error(ENOMEM, "replaying a goroutine snapshot of pid %u", r.pid);
+		/* the evidence on goroutines gone with this snapshot goes too */
+		gp = gotrack__process(s->go, r.pid);
+		vs = verdicts_of(rg, r.pid, false);
+		if (!c.bad && gp && vs) {
+			prune(&vs, NULL, &gp->snap);
+			if (hmap__set(rg->verdicts, r.pid, vs))
+				free_verdicts(vs);
+		}
 		build_reset(b);
-		clear_verdicts(rg);
 		b->pid = 0;
 		break;
 	}
@@ -792,8 +909,10 @@ bool sessrec_go__replay(struct session *s, const struct rec *rec)
 		struct rec_go_pid r;
 
 		rec_cursor__get(&c, &r, sizeof(r));
-		if (!c.bad)
+		if (!c.bad) {
 			gotrack__forget(s->go, r.pid);
+			free_verdicts(hmap__del(rg->verdicts, r.pid));
+		}
 		break;
 	}
 	default:

@@ -7,7 +7,9 @@
   records for a busy workload (tens of thousands of waits);
 - --max-size rotates: FILE and FILE.1 stay bounded and each replays alone;
 - the goroutines of Go programs are recorded: a replay finds the same leaked
-  and stuck goroutines, prints the same stream, and shows them in the dashboard.
+  and stuck goroutines, prints the same stream, and shows them in the dashboard;
+- 10,000 parked goroutines are recorded in full once: later snapshots cost
+  next to nothing, and replay as they ran live.
 """
 
 import re
@@ -166,6 +168,33 @@ def test_record_then_replay_go(go_fixture, tmp_path, pattern, kind):
     # the text report names the goroutines
     rc, out, err = replay(rec)
     assert rc == 2 and str(min(truth)) in out.decode(), out.decode() + err
+
+
+def test_record_many_goroutines(go_fixture, tmp_path):
+    """10,000 parked goroutines: recorded in full once, then for a few bytes a snapshot, and
+    replayed as they ran live."""
+    fx = go_fixture("goroutines", go_local_version(), "plain", "-n", 10000)
+    sizes = {}
+    for d in (3, 9):
+        rec = tmp_path / f"many{d}.tgr"
+        rc, live_out, err = run_tangle(["stream", "--record", rec, "-p", fx.pid, "-d", d,
+                                        "--stuck-after", 1], timeout=80)
+        assert rc == 0, err
+        sizes[d] = rec.stat().st_size
+    # the first snapshot alone is >1 MB (10,000 goroutines, ~140 bytes each)
+    assert sizes[3] > 1_000_000, sizes
+    # later ones add the process's own events (~10 KB/s) and next to nothing of goroutines:
+    # 80 KB/s goid by goid, 500 KB/s if the evidence were written each time
+    growth = (sizes[9] - sizes[3]) / 6
+    assert 0 < growth < 40_000, f"{growth:.0f} bytes/s: {sizes}"
+    rc, out, err = replay(rec, "stream")
+    assert rc == 0, err
+    a, b = comparable(parse_output(live_out)), comparable(parse_output(out))
+    assert go_groups(a), "no goroutine found stuck or leaked in the zoo"
+    diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    assert len(a) == len(b) and not diff, \
+        f"{len(a)} vs {len(b)} records, {len(diff)} differ, first:\n {a[diff[0]]}\n {b[diff[0]]}" \
+        if diff else (len(a), len(b))
 
 
 def test_rotation_keeps_goroutines(go_fixture, tmp_path):

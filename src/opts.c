@@ -44,7 +44,8 @@ static const char usage_text[] =
 	"      --stuck-after SECONDS  report stuck groups once their waits are this old\n"
 	"                           (default: threads 0.1, run 1; goroutines 5)\n"
 	"      --record FILE        also record what is seen to FILE (record: -o FILE)\n"
-	"      --max-size SIZE      recording: FILE and FILE.1 hold SIZE at most (e.g. 512M)\n"
+	"      --max-size SIZE      recording: FILE and FILE.1 hold SIZE at most\n"
+	"                           (default 1G; 0: no limit)\n"
 	"      --ringbuf-mb MB      BPF ring buffer size, a power of two (default 16)\n"
 	"      --max-threads N      threads tracked in BPF maps (default 65536)\n"
 	"  -v, --verbose            say more; -vv adds libbpf's debug log\n"
@@ -146,6 +147,10 @@ static int parse_size(const char *cmd, const char *arg, uint64_t *out)
 		v <<= 30, end++;
 		break;
 	}
+	if (!*end && !v) { /* 0: no limit */
+		*out = 0;
+		return 0;
+	}
 	if (*end || v < (64u << 10) || v > (1ull << 50))
 		return bad(cmd, "size (like 512M or 2G, at least 64K)", arg);
 	*out = v;
@@ -200,6 +205,7 @@ int opts__parse(const char *cmd, int argc, char **argv, struct opts *o)
 	o->max_threads = 65536;
 	o->stack_rate = OPTS_STACK_RATE_DEFAULT;
 	o->goroutines = true;
+	o->record_max_bytes = 1ull << 30; /* a recording left running does not fill the disk */
 	optind = 1;
 	bool run = !strcmp(cmd, "run");
 

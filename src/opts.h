@@ -31,7 +31,7 @@ struct opts {
 	bool goroutines; /* read the goroutines of Go processes (unless --no-goroutines) */
 	const char *record; /* record what the session sees to this file (record, --record) */
 	uint64_t
-		record_max_bytes; /* --max-size: FILE and FILE.1 hold this much at most; 0: no limit */
+		record_max_bytes; /* --max-size: FILE and FILE.1 hold this much at most (1 GiB); 0: no limit */
 	const char *replay; /* replay: the recording read instead of BPF and /proc */
 };
 

@@ -45,7 +45,7 @@ CORE_SRCS := src/json.c src/hmap.c src/model.c src/decode.c src/procfs.c src/log
 	src/view_json.c src/futex.c src/escape.c src/lockinfo.c src/detect.c src/report.c src/owner.c \
 	src/symbols.c src/record.c src/view_trace.c
 CORE_SRCS += src/tui/snapshot.c src/tui/snapshot_go.c src/tui/table.c src/unwind.c src/ksyms.c \
-	src/folded.c
+	src/folded.c src/outq.c
 # Go programs: binaries (gobin), runtime layouts, goroutines read from memory, their views
 CORE_SRCS += src/gobin.c src/golayout.c src/goproc.c src/vmread.c src/view_go.c src/x86insn.c \
 	src/gotrack.c src/godetect.c src/gosite.c src/radix.c

@@ -16,6 +16,7 @@
 #include "folded.h"
 #include "json.h"
 #include "log.h"
+#include "outq.h"
 #include "session.h"
 #include "sessrec.h"
 #include "record.h"
@@ -32,6 +33,8 @@ struct stream {
 	struct folded *folded; /* --folded: wait time per stack, written at the end */
 	struct view_trace *trace; /* --trace: a timeline instead of records */
 	FILE *out;
+	struct outq *q; /* NDJSON records go out through it: a slow reader never stalls us */
+	uint64_t out_dropped; /* records the queue dropped, as reported so far */
 };
 
 /* NDJSON records, unless an export replaces them. */
@@ -109,14 +112,32 @@ static void on_batch(struct session *s)
 		json__flush(st->w);
 }
 
+/*
+ * What a blocked reader made the queue drop, as lost_events "output_full",
+ * once the reader reads again (the record would wait behind the rest).
+ */
+static void report_output_drops(struct stream *st, bool final)
+{
+	struct outq_stats qs;
+
+	if (!st->q)
+		return;
+	outq__stats(st->q, &qs);
+	if (qs.dropped == st->out_dropped || (!final && qs.waiting > OUTQ_SOFT_LIMIT / 2))
+		return;
+	view_json__lost(st->w, now_ns(), qs.dropped - st->out_dropped, "output_full", qs.dropped);
+	st->out_dropped = qs.dropped;
+}
+
 static bool on_tick(struct session *s)
 {
 	struct stream *st = s->hooks.ctx;
 
-	if (ferror(st->out)) {
+	if (st->q ? outq__error(st->q) : ferror(st->out)) {
 		log_debug("output closed, stopping");
 		return false;
 	}
+	report_output_drops(st, false);
 	return true;
 }
 
@@ -216,13 +237,22 @@ static int run(struct stream *st)
 	cs = session__stats(s);
 	for (int r = 0; r < TANGLE_DROP_MAX; r++)
 		lost += cs->drops[r];
+	if (st->q && !outq__drain(st->q))
+		report_output_drops(st, true);
 	now = now_ns();
 	view_json__futex_stats(st->w, now, s->model);
 	view_json__summary(st->w, now, cs->events, lost, now - s->start_ns);
 	json__flush(st->w);
+	if (st->q)
+		outq__drain(st->q);
 	log_debug("%llu events, %llu lost in %.1f s", (unsigned long long)cs->events,
 		  (unsigned long long)lost, (now - s->start_ns) / 1e9);
 	return err;
+}
+
+static int push(void *ctx, const char *line, size_t len, bool keep)
+{
+	return outq__push(ctx, line, len, keep);
 }
 
 int cmd_stream(int argc, char **argv)
@@ -264,10 +294,27 @@ int cmd_stream(int argc, char **argv)
 			return 1;
 		}
 	} else if (!st.opts.trace && !st.opts.dot) {
+		st.q = outq__new(fileno(out));
+		if (!st.q) {
+			log_error(errno, "output queue");
+			return 1;
+		}
+		json__set_sink(st.w, push, st.q);
 		log__set_json(st.w);
 	}
 	err = run(&st);
 	log__set_json(NULL);
+	if (st.q) {
+		struct outq_stats qs;
+
+		outq__stats(st.q, &qs);
+		if (qs.dropped)
+			log_warn("the output was not read fast enough: %llu records dropped "
+				 "(%llu MiB), reported as lost_events \"output_full\"",
+				 (unsigned long long)qs.dropped,
+				 (unsigned long long)(qs.dropped_bytes >> 20));
+		outq__free(st.q);
+	}
 	session__close(&st.session);
 	folded__free(st.folded);
 	view_trace__free(st.trace);

@@ -32,6 +32,9 @@ struct json_writer {
 	int depth; /* open containers; kind[1..depth] and first[1..depth] are live */
 	bool after_key; /* in an object, a key was written and its value is due */
 	bool batched; /* json__batch_flushes(): no fflush per record */
+	json_sink_fn *sink; /* json__set_sink(): records go there instead of out */
+	void *sink_ctx;
+	bool droppable; /* the current record may be dropped by the sink */
 	/* first[0] is true until the record's top-level value has started */
 	bool first[JSON_MAX_DEPTH + 1];
 	unsigned char kind[JSON_MAX_DEPTH + 1];
@@ -46,6 +49,7 @@ static void reset(struct json_writer *w)
 	}
 	w->len = 0;
 	w->err = 0;
+	w->droppable = false;
 	w->depth = 0;
 	w->after_key = false;
 	w->first[0] = true;
@@ -500,7 +504,9 @@ int json__end_record(struct json_writer *w)
 		put_char(w, '\n');
 		err = w->err;
 	}
-	if (!err) {
+	if (!err && w->sink) {
+		err = w->sink(w->sink_ctx, w->buf, w->len, !w->droppable);
+	} else if (!err) {
 		errno = 0;
 		if (fwrite(w->buf, 1, w->len, w->out) != w->len)
 			err = errno ? -errno : -EIO;
@@ -516,8 +522,21 @@ void json__batch_flushes(struct json_writer *w)
 	w->batched = true;
 }
 
+void json__set_sink(struct json_writer *w, json_sink_fn *sink, void *ctx)
+{
+	w->sink = sink;
+	w->sink_ctx = ctx;
+}
+
+void json__droppable(struct json_writer *w)
+{
+	w->droppable = true;
+}
+
 int json__flush(struct json_writer *w)
 {
+	if (w->sink)
+		return 0; /* the sink writes as it can */
 	errno = 0;
 	if (fflush(w->out))
 		return errno ? -errno : -EIO;

@@ -82,4 +82,15 @@ int json__end_record(struct json_writer *w);
 void json__batch_flushes(struct json_writer *w);
 int json__flush(struct json_writer *w);
 
+/*
+ * Records go to sink(ctx, line, len, keep) instead of the FILE (json__flush
+ * then does nothing): an output queue, say. keep is false for a record the
+ * caller marked json__droppable() while building it. The sink returns 0 or
+ * -errno, which json__end_record() returns.
+ */
+typedef int json_sink_fn(void *ctx, const char *line, size_t len, bool keep);
+void json__set_sink(struct json_writer *w, json_sink_fn *sink, void *ctx);
+/* The current record may be dropped by the sink if it must (json__set_sink). */
+void json__droppable(struct json_writer *w);
+
 #endif /* TANGLE_JSON_H */

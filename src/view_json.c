@@ -109,6 +109,9 @@ void view_json__change(struct json_writer *w, const struct model_event *ev, bool
 		return;
 	}
 	view_json__begin(w, types[ev->kind], ev->ts_ns);
+	/* the bulk of a stream: what a blocked reader loses first (lost_events "output_full") */
+	if (ev->kind == MC_WAIT_BEGIN || ev->kind == MC_WAIT_END)
+		json__droppable(w);
 	thread_ids(w, ev->thread);
 	switch (ev->kind) {
 	case MC_THREAD_NEW:

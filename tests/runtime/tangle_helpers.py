@@ -234,7 +234,7 @@ def is_filter(v):
 THREAD_STATES = ("running", "runnable", "sleeping", "disk", "stopped", "zombie", "unknown")
 WAIT_SYSCALLS = ("futex", "futex_wait", "futex_waitv")
 WAIT_RESULTS = ("woken", "timeout", "value_changed", "interrupted", "error", "exited", "lost")
-LOST_REASONS = ("ringbuf_full", "thread_map_full", "wait_map_full")
+LOST_REASONS = ("ringbuf_full", "thread_map_full", "wait_map_full", "output_full")
 
 # Required fields per record type (extra fields are allowed: additions do not bump v).
 SCHEMA = {

@@ -71,10 +71,29 @@ def test_duration(fixture_proc, run_stream):
     assert summary["lost"] == 0, summary
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+TRACEFS = "/sys/kernel/tracing"
+
+
+def tracefs_probes():
+    """The kprobes and uprobes tracefs lists (tangle creates none; nor may it leave any)."""
+    out = {}
+    for name in ("kprobe_events", "uprobe_events"):
+        try:
+            with open(os.path.join(TRACEFS, name)) as f:
+                out[name] = f.read()
+        except OSError:
+            out[name] = None
+    return out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL],
+                         ids=["SIGINT", "SIGTERM", "SIGHUP", "SIGKILL"])
 def test_signal_detaches(fixture_proc, run_stream, sig):
+    """A clean stop (INT, TERM, HUP) ends the stream with its summary; SIGKILL cannot, but
+    either way the kernel keeps nothing of tangle: programs, links and probes go with it."""
     fx = fixture_proc("idle")
     fx.read_json()
+    probes = tracefs_probes()
     ts = run_stream(["-p", fx.pid])
     # exactly the programs and links this tangle holds (other tangles may run)
     prog_ids, link_ids = bpf_ids_held_by(ts.pid)
@@ -87,8 +106,16 @@ def test_signal_detaches(fixture_proc, run_stream, sig):
     assert links, "no BPF link refers to tangle's programs: nothing is attached"
 
     rc = ts.stop(sig)
-    assert rc == 0, f"{sig.name}: exit {rc}\n{ts.describe()}"
-    ts.check_framing()
+    if sig == signal.SIGKILL:
+        assert rc == -signal.SIGKILL, f"{sig.name}: exit {rc}\n{ts.describe()}"
+        # the kernel lets go of the programs once the last fd is closed, in the background
+        deadline = time.monotonic() + 5
+        while set(mine) & set(bpf_progs("")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    else:
+        assert rc == 0, f"{sig.name}: exit {rc}\n{ts.describe()}"
+        ts.check_framing()
+    assert tracefs_probes() == probes, "tracefs probe lists changed"
 
     left = set(mine) & set(bpf_progs(""))
     assert not left, f"BPF programs still loaded after exit: {[mine[i]['name'] for i in left]}"

@@ -285,18 +285,26 @@ int view_trace__finish(struct view_trace *v, const struct model *m, uint64_t now
 
 /* ---- Graphviz ---- */
 
-/* A dot string: quotes and backslashes escaped, control bytes as in the terminal views. */
-static void dot_str(FILE *out, const char *s)
+/*
+ * The inside of a dot string: bytes as the terminal views show them (valid
+ * UTF-8 kept, the rest \xNN), then quotes and backslashes escaped for dot.
+ */
+static void dot_chars(FILE *out, const char *s, size_t n)
 {
 	char esc[1024];
 
-	term_escape(esc, sizeof(esc), s, strlen(s));
-	fputc('"', out);
+	term_escape(esc, sizeof(esc), s, n);
 	for (const char *p = esc; *p; p++) {
 		if (*p == '"' || *p == '\\')
 			fputc('\\', out);
 		fputc(*p, out);
 	}
+}
+
+static void dot_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	dot_chars(out, s, strlen(s));
 	fputc('"', out);
 }
 
@@ -315,21 +323,16 @@ static uint64_t group_of(const struct detector *d, uint32_t tid)
 static void dot_thread(FILE *out, const struct model *m, uint32_t tid, bool stuck)
 {
 	const struct thread *t = model__thread(m, tid);
-	char label[128], comm[TANGLE_COMM_LEN + 1] = "";
 
+	fprintf(out, "  t%u [shape=box, style=\"rounded%s\", label=\"", tid,
+		stuck ? ",filled" : "");
+	/* the name escaped, then a line break of dot's own (\n) */
 	if (t) {
-		memcpy(comm, t->comm, TANGLE_COMM_LEN);
-		comm[TANGLE_COMM_LEN] = '\0';
-		snprintf(label, sizeof(label), "%s\\ntid %u (pid %u)", comm, tid, t->pid);
+		dot_chars(out, t->comm, TANGLE_COMM_LEN);
+		fprintf(out, "\\ntid %u (pid %u)\"", tid, t->pid);
 	} else {
-		snprintf(label, sizeof(label), "tid %u\\n(exited)", tid);
+		fprintf(out, "tid %u\\n(exited)\"", tid);
 	}
-	fprintf(out, "  t%u [shape=box, style=\"rounded%s\", label=", tid, stuck ? ",filled" : "");
-	/* the label carries \n on purpose: write it unescaped but for quotes */
-	fputc('"', out);
-	for (const char *p = label; *p; p++)
-		fputc(*p == '"' ? '\'' : ((unsigned char)*p < 0x20 || *p == 0x7f) ? '?' : *p, out);
-	fputc('"', out);
 	fprintf(out, "%s];\n", stuck ? ", color=red3, fillcolor=mistyrose" : "");
 }
 

@@ -1,8 +1,11 @@
 """Thread lifecycle records and attacker-controlled thread names."""
 
+import json
 import subprocess
+import unicodedata
 
-from tangle_helpers import select
+from stuck_helpers import read_phase
+from tangle_helpers import parse_output, run_tangle, select
 
 
 def test_churn(fixture_proc, run_stream):
@@ -129,3 +132,54 @@ def test_exec(run_stream):
         if sh.poll() is None:
             sh.kill()
         sh.wait()
+
+
+def no_controls(data, what):
+    """Strict UTF-8 with no control character but newlines (C0, DEL and C1 alike)."""
+    text = data.decode("utf-8")  # raises on invalid UTF-8
+    bad = sorted({c for c in text if c != "\n" and unicodedata.category(c) == "Cc"})
+    assert not bad, f"{what}: control characters {bad!r} reached the output"
+    return text
+
+
+def test_hostile_names_check_and_exports(fixture_proc, tmp_path):
+    """Deadlocked threads named with terminal escapes, C1 controls and invalid UTF-8, through
+    `tangle check` (text and JSON), the DOT export (rendered by dot) and the trace export."""
+    fx = fixture_proc("tui_names", "--timeout", 30)
+    ready = read_phase(fx.read_json, "ready")
+    raw = {k: bytes.fromhex(v) for k, v in ready["names_hex"].items()}
+    pid = str(fx.pid)
+
+    rc, out, err = run_tangle(["check", "-p", pid, "-d", 3])
+    assert rc == 2, err
+    text = no_controls(out, "check")
+    # the terminal escape: valid UTF-8 as is, the rest and every control byte as \xNN
+    assert '"\\xff\\xfe\\xc0\\x80ok"' in text and '"\\xc2\\x9b31mc1\\x9b0m"' in text, text
+
+    rc, out, err = run_tangle(["check", "-p", pid, "-d", 3, "--json"])
+    assert rc == 2, err
+    groups = [r for r in parse_output(out) if r["type"] == "stuck_group"]
+    assert groups, out
+    # JSON: control characters escaped (the parser gives them back), invalid bytes U+FFFD
+    comms = {m["tid"]: m["comm"] for m in groups[0]["members"]}
+    assert comms == {ready["bad"]: raw["bad"].decode("utf-8", "replace"),
+                     ready["c1"]: raw["c1"].decode("utf-8", "replace")}, comms
+
+    rc, out, err = run_tangle(["stream", "-p", pid, "-d", 2, "--dot"])
+    assert rc == 0, err
+    dot_src = no_controls(out, "dot")
+    assert r'label="\\xff\\xfe\\xc0\\x80ok\ntid' in dot_src, dot_src
+    svg = subprocess.run(["dot", "-Tsvg"], input=out, capture_output=True, timeout=30)
+    assert svg.returncode == 0 and not svg.stderr, svg.stderr.decode()
+    no_controls(svg.stdout, "the rendered graph")
+    assert b"\\xff\\xfe\\xc0\\x80ok" in svg.stdout
+
+    trace = tmp_path / "names.json"
+    rc, _, err = run_tangle(["stream", "-p", pid, "-d", 2, "--trace", "-o", trace])
+    assert rc == 0, err
+    events = json.loads(trace.read_text(encoding="utf-8"))
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    names = {e["tid"]: e["args"]["name"] for e in events
+             if e.get("ph") == "M" and e.get("name") == "thread_name"}
+    for k in ("main", "red", "bad", "c1", "wide"):
+        assert names[ready[k]].startswith(raw[k].decode("utf-8", "replace")), (k, names)

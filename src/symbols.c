@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include "symbols.h"
 
@@ -304,19 +306,40 @@ static bool find_object(Elf *elf, uint64_t vaddr, char *buf, size_t len)
 	return false;
 }
 
+/*
+ * Whether fd is the file mapping f shows. A path under the process's root is
+ * the process's to redirect (a symlink to one of the host's files, resolved
+ * from tangle's root): only the mapped inode is read.
+ */
+static bool is_mapped(int fd, const struct procfs_map *f)
+{
+	struct stat st;
+
+	return !fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_ino == f->id.inode &&
+	       (((uint64_t)major(st.st_dev) << 32) | minor(st.st_dev)) == f->id.dev;
+}
+
 /* The file of mapping f, through the process's root; an unlinked one through map_files. */
 static int open_mapped(const char *proc_root, uint32_t pid, const struct procfs_map *f)
 {
 	char path[PATH_MAX + 64];
 	int fd;
 
+	/* O_NONBLOCK: a FIFO or device put under that name must not hang us */
 	snprintf(path, sizeof(path), "%s/%u/root%s", proc_root, pid, f->path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0)
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0 && is_mapped(fd, f))
 		return fd;
+	if (fd >= 0)
+		close(fd);
 	snprintf(path, sizeof(path), "%s/%u/map_files/%" PRIx64 "-%" PRIx64, proc_root, pid,
 		 f->start, f->end);
-	return open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0 && !is_mapped(fd, f)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
 }
 
 /*

@@ -12,6 +12,8 @@ stack) check the other forms.
 """
 
 import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -111,6 +113,24 @@ def test_global_symbol_and_module(fixture_proc):
     text = text_report(pids)
     for lock in ("lock_a", "lock_b"):
         assert f" <{lock} in stuck_abba>" in text, text
+
+
+def test_redirected_path_is_not_followed(fixture_proc, tmp_path, monkeypatch):
+    """What a path a process mapped leads to is the process's to change (a container's
+    symlink can point at any of the host's files): here another ELF file is mounted over the
+    running binary's path, which /proc/PID/maps still shows. tangle reads only the file that
+    is mapped, and names the lock from it."""
+    binary = tmp_path / "stuck_abba"
+    shutil.copy2(fixtures_dir() / "stuck_abba", binary)
+    monkeypatch.setenv("TANGLE_FIXTURES", str(tmp_path))
+    fx, pids, stuck, _ = start(fixture_proc, "stuck_abba")
+    subprocess.run(["mount", "--bind", shutil.which("true"), str(binary)], check=True)
+    try:
+        g = the_group(pids, stuck)
+    finally:
+        subprocess.run(["umount", str(binary)], check=True)
+    for m in g["members"]:
+        assert m["waits_on"]["symbol"] in ("lock_a", "lock_b"), m["waits_on"]
 
 
 def test_shared_anonymous(fixture_proc):

@@ -208,6 +208,26 @@ def test_healthy_service_for_a_minute(go_fixture):
     assert fx.proc.poll() is None, "the service died"
 
 
+@pytest.mark.parametrize("toolchain", [LOCAL, "go1.22.12"])
+def test_churning_goroutine_table(go_fixture, toolchain):
+    """A goroutine table that never holds still (20,000 goroutines a second created and gone,
+    stacks grown and copied, g structs reused under new goids, crowds of 5,000 parked for
+    20 ms): every dump succeeds, the detector reports nothing, the program is left alone."""
+    fx = go_fixture("stuck/churn", toolchain, "plain")
+    counts = []
+    for _ in range(10):
+        rc, out, err = run_tangle(["goroutines", fx.pid], timeout=30)
+        assert rc == 0, err
+        text = out.decode()
+        assert "\ngoroutine 1 [" in text and "main.main" in text, text[:2000]
+        counts.append(text.count("\ngoroutine ") + 1)
+        time.sleep(0.05)
+    assert max(counts) > 20, f"the table did not churn: {counts}"
+    rc, groups, recs, err = go_groups(fx.pid, 12)
+    assert not groups and rc == 0, f"exit {rc}\n{describe(groups)}\n{err}"
+    assert fx.proc.poll() is None, "the program died"
+
+
 def test_run_go_test(tmp_path):
     """`tangle run -- go test` on a test that hangs (t.Fatalf in a worker before
     it sends on done): the stuck goroutines are on stderr within seconds, long

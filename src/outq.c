@@ -132,8 +132,8 @@ int outq__push(struct outq *q, const void *buf, size_t len, bool keep)
 	pthread_mutex_lock(&q->lock);
 	err = q->err;
 	waiting = q->pending.len + q->writing.len;
-	if (!err && (waiting + len > OUTQ_HARD_LIMIT || (!keep && waiting + len > OUTQ_SOFT_LIMIT) ||
-		     reserve(&q->pending, len))) {
+	if (!err && (waiting + len > OUTQ_HARD_LIMIT ||
+		     (!keep && waiting + len > OUTQ_SOFT_LIMIT) || reserve(&q->pending, len))) {
 		q->st.dropped++;
 		q->st.dropped_kept += keep;
 		q->st.dropped_bytes += len;

@@ -21,7 +21,8 @@ static size_t read_all(int fd, char *buf, size_t cap)
 	ssize_t n;
 
 	for (;;) {
-		n = len + 1 < cap ? read(fd, buf + len, cap - 1 - len) : read(fd, junk, sizeof(junk));
+		n = len + 1 < cap ? read(fd, buf + len, cap - 1 - len) :
+				    read(fd, junk, sizeof(junk));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)

@@ -483,7 +483,13 @@ static __always_inline void begin_wait(__u32 pid, __u32 tid, __u64 uaddr, __u64 
 {
 	__u64 now = bpf_ktime_get_ns();
 	struct tangle_wait_info wi = {
-		.uaddr = uaddr, .begin_ns = now, .op = op, .flags = flags, .sys = sys
+		.uaddr = uaddr,
+		.begin_ns = now,
+		.op = op,
+		.flags = flags,
+		.sys = sys,
+		.val = val,
+		.val3 = val3,
 	};
 	struct tangle_ev_wait_begin *e;
 	struct tangle_thread_info *ti;

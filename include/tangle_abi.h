@@ -152,6 +152,7 @@ struct tangle_wait_info {
 	__u8 __pad;
 	__u32 waker_pid; /* the last task that woke the waiter, 0 until one does */
 	__u32 waker_tid;
+	__u32 val, val3; /* as in the wait_begin event: a lost one is rebuilt from this */
 };
 
 /*
@@ -184,7 +185,7 @@ _Static_assert(sizeof(struct tangle_ev_wait_begin) == 24 + 48, "tangle_ev_wait_b
 _Static_assert(sizeof(struct tangle_ev_wait_end) == 24 + 40, "tangle_ev_wait_end size");
 _Static_assert(sizeof(struct tangle_ev_task) == 24 + 48, "tangle_ev_task size");
 _Static_assert(sizeof(struct tangle_thread_info) == 40, "tangle_thread_info size");
-_Static_assert(sizeof(struct tangle_wait_info) == 32, "tangle_wait_info size");
+_Static_assert(sizeof(struct tangle_wait_info) == 40, "tangle_wait_info size");
 _Static_assert(sizeof(struct tangle_ev_ustack) == 24 + 64 + 8 + TANGLE_USTACK_BYTES,
 	       "tangle_ev_ustack size");
 _Static_assert(sizeof(struct tangle_ev_ustack) < 65536, "hdr.size is 16 bits");

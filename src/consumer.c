@@ -14,6 +14,7 @@
 #include "consumer.h"
 #include "decode.h"
 #include "log.h"
+#include "procfs.h"
 #include "tangle.skel.h"
 
 #define SYSFS_BTF "/sys/kernel/btf/vmlinux"
@@ -307,6 +308,7 @@ int consumer__seed_wait(struct consumer *c, uint32_t tid, const struct wait *w)
 		.op = w->op,
 		.flags = TANGLE_WAIT_F_PREBLOCKED | (w->has_timeout ? TANGLE_WAIT_F_TIMEOUT : 0),
 		.sys = w->sys,
+		.val = w->expected,
 	};
 
 	/* BPF_NOEXIST: a wait BPF saw begin itself knows better */
@@ -409,6 +411,61 @@ int consumer__sync_threads(struct consumer *c)
 		}
 		if (err) /* ENOENT: that was the last batch */
 			return 0;
+		in = &out_batch;
+	}
+}
+
+int consumer__recover_waits(struct consumer *c)
+{
+	enum { BATCH = 512 };
+	int fd = bpf_map__fd(c->skel->maps.waits), nr = 0;
+	__u32 keys[BATCH], out_batch, *in = NULL;
+	struct tangle_wait_info vals[BATCH];
+
+	memset(keys, 0, sizeof(keys));
+	memset(vals, 0, sizeof(vals));
+	for (;;) {
+		__u32 count = BATCH;
+		int err = bpf_map_lookup_batch(fd, in, &out_batch, keys, vals, &count, NULL);
+
+		if (err && errno != ENOENT)
+			return -errno;
+		for (__u32 i = 0; i < count; i++) {
+			const struct tangle_wait_info *wi = &vals[i];
+			const struct thread *t = model__thread(c->model, keys[i]);
+			struct tangle_ev_wait_begin e = {
+				.hdr = { .type = TANGLE_EV_WAIT_BEGIN,
+					 .size = sizeof(e),
+					 .ts_ns = wi->begin_ns,
+					 .tid = keys[i] },
+				.uaddr = wi->uaddr,
+				.op = wi->op,
+				.val = wi->val,
+				.val3 = wi->val3,
+				.flags = wi->flags,
+				.sys = wi->sys,
+				.nr_futexes = 1,
+			};
+			struct procfs_thread pt;
+			bool zombie = false;
+
+			/* seeded from /proc (known), or known to the model already */
+			if ((wi->flags & TANGLE_WAIT_F_PREBLOCKED) || !wi->begin_ns ||
+			    (t && t->wait.kind != WAIT_NONE && t->wait.since_ns >= wi->begin_ns))
+				continue;
+			if (t)
+				e.hdr.pid = t->pid;
+			else if (procfs__tgid_of("/proc", keys[i], &e.hdr.pid, &zombie) || zombie)
+				continue;
+			if (t)
+				memcpy(e.comm, t->comm, sizeof(e.comm));
+			else if (!procfs__read_thread("/proc", e.hdr.pid, keys[i], &pt))
+				memcpy(e.comm, pt.comm, sizeof(e.comm));
+			on_record(c, &e, sizeof(e));
+			nr++;
+		}
+		if (err)
+			return nr;
 		in = &out_batch;
 	}
 }

@@ -72,6 +72,13 @@ struct consumer_tap {
 void consumer__set_tap(struct consumer *c, const struct consumer_tap *tap);
 /* Copy scheduler state of every tracked thread from BPF into the model. */
 int consumer__sync_threads(struct consumer *c);
+/*
+ * After dropped events: every wait BPF has in progress that the model does
+ * not know (its wait_begin was lost) becomes a wait_begin event as BPF would
+ * have sent it, with its real begin time, through the same path (and the
+ * tap: a recording replays it). Returns how many were recovered, or -errno.
+ */
+int consumer__recover_waits(struct consumer *c);
 /* Refresh and return counters. */
 const struct consumer_stats *consumer__stats(struct consumer *c);
 

@@ -345,6 +345,9 @@ int model__wait_begin(struct model *m, uint64_t ts, uint32_t pid, uint32_t tid, 
 		}
 		if (w->preblocked)
 			return 0; /* BPF already knows this wait better */
+		/* recovered from BPF's map after drops, and then its event came too */
+		if (t->wait.since_ns == w->since_ns && t->wait.addr == w->addr)
+			return 0;
 		wait_clear(m, t); /* its end was lost: a new wait replaces it */
 	}
 	t->wait = *w;

@@ -345,6 +345,21 @@ static void bootstrap(struct session *s)
 static void report_drops(struct session *s)
 {
 	const struct consumer_stats *st = consumer__stats(s->consumer);
+	int n;
+
+	/*
+	 * Events were lost, wait_begin records among them maybe: a deadlock
+	 * that formed then would go unseen. BPF's map of waits in progress
+	 * says which; the backlog was just consumed, so what is left is lost.
+	 */
+	if (st->drops[TANGLE_DROP_RINGBUF] != s->drops_recovered) {
+		s->drops_recovered = st->drops[TANGLE_DROP_RINGBUF];
+		n = consumer__recover_waits(s->consumer);
+		if (n < 0)
+			log_debug("recovering waits after dropped events: %s", strerror(-n));
+		else if (n)
+			log_debug("%d waits recovered from BPF after dropped events", n);
+	}
 
 	for (int r = 0; r < TANGLE_DROP_MAX; r++) {
 		if (st->drops[r] == s->drops_reported[r])

@@ -56,6 +56,7 @@ struct session {
 	uint64_t tick_ns;
 	uint64_t last_sync_ns;
 	uint64_t drops_reported[TANGLE_DROP_MAX];
+	uint64_t drops_recovered; /* ring-buffer drops after which lost waits were looked for */
 	bool stop_when_pids_gone;
 	int extra_signal; /* 0, or a signal routed to hooks.on_signal */
 	struct loop *loop;

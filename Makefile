@@ -21,6 +21,7 @@ endif
 CLANG ?= $(shell command -v clang-19 || command -v clang)
 BPFTOOL ?= $(shell command -v bpftool || echo /usr/sbin/bpftool)
 CLANG_FORMAT ?= $(shell command -v clang-format-19 || command -v clang-format)
+OBJCOPY ?= objcopy
 PYTHON ?= python3
 GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
 # Older Go toolchains (from the Go module proxy via GOTOOLCHAIN), one per
@@ -273,15 +274,43 @@ goreach: $(GOREACH_PROGS) $(GOREACH_DIR)/goreach_driver
 FUZZ_DIR := .output-fuzz
 FUZZ_SRCS := tests/fuzz/fuzz_record.c $(filter-out src/main.c,$(APP_SRCS))
 FUZZ_S ?= 60
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -Iinclude -Isrc -I$(OUTPUT) -DTANGLE_VERSION='"fuzz"' \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -D_GNU_SOURCE
 $(FUZZ_DIR)/fuzz_record: $(FUZZ_SRCS) $(wildcard src/*.h src/tui/*.h) include/tangle_abi.h $(SKEL)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(FUZZ_DIR)
-	$(Q)$(CLANG) -g -O1 -std=gnu11 -Iinclude -Isrc -I$(OUTPUT) -DTANGLE_VERSION='"fuzz"' \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
-		-D_GNU_SOURCE $(FUZZ_SRCS) $(LDLIBS) -o $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_SRCS) $(LDLIBS) -o $@
+# Two parsers of input from anyone, each on its own (tests/test_fuzz.py): the
+# Go binary readers of src/gobin.c, and the JSON writer of src/json.c with the
+# terminal escaper of src/escape.c, checked against a model of json.h.
+FUZZ_GOBIN_SRCS := tests/fuzz/fuzz_gobin.c src/gobin.c src/x86insn.c
+$(FUZZ_DIR)/fuzz_gobin: $(FUZZ_GOBIN_SRCS) src/gobin.h src/x86insn.h
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(FUZZ_DIR)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_GOBIN_SRCS) -ldw -lelf -lz -o $@
+FUZZ_JSON_SRCS := tests/fuzz/fuzz_json.c src/json.c src/escape.c
+$(FUZZ_DIR)/fuzz_json: $(FUZZ_JSON_SRCS) src/json.h src/escape.h
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(FUZZ_DIR)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_JSON_SRCS) -o $@
+# fuzz_gobin's seeds, made from gobin test programs and never committed (a Go
+# binary is megabytes): each rebuilt as a few KiB that gobin still reads
+# through (tests/fuzz/gobin_seeds.py), and the first 64 KiB and the
+# .go.buildinfo of one as they are.
+FUZZ_GOBIN_SEEDS := $(FUZZ_DIR)/seed-gobin
+FUZZ_GOBIN_SEED_BINS := $(GOBIN_DIR)/prog-$(GO_LOCAL_VERSION)-plain \
+	$(GOBIN_DIR)/prog-$(GO_LOCAL_VERSION)-cgo $(GOBIN_DIR)/prog-$(firstword $(GO_TOOLCHAINS))-plain
+$(FUZZ_GOBIN_SEEDS).stamp: tests/fuzz/gobin_seeds.py $(FUZZ_GOBIN_SEED_BINS)
+	$(call msg,SEEDS,$(FUZZ_GOBIN_SEEDS))
+	$(Q)rm -rf $(FUZZ_GOBIN_SEEDS) && mkdir -p $(FUZZ_GOBIN_SEEDS)
+	$(Q)$(PYTHON) tests/fuzz/gobin_seeds.py $(FUZZ_GOBIN_SEEDS) $(FUZZ_GOBIN_SEED_BINS)
+	$(Q)head -c 65536 $(word 2,$^) > $(FUZZ_GOBIN_SEEDS)/prefix-64k
+	$(Q)$(OBJCOPY) -O binary --only-section=.go.buildinfo $(word 2,$^) \
+		$(FUZZ_GOBIN_SEEDS)/buildinfo
+	$(Q)touch $@
 .PHONY: fuzz fuzz-run
-fuzz: $(FUZZ_DIR)/fuzz_record
+fuzz: $(FUZZ_DIR)/fuzz_record $(FUZZ_DIR)/fuzz_gobin $(FUZZ_DIR)/fuzz_json $(FUZZ_GOBIN_SEEDS).stamp
 # The recordings in tests/data seed it and are only read: new inputs go to a scratch directory.
 fuzz-run: fuzz
 	$(Q)mkdir -p $(FUZZ_DIR)/corpus

@@ -697,7 +697,8 @@ static bool pcvalue(const struct gobin *b, const struct func *fn, uint32_t tab, 
 
 		if (!pcvarint(&p, end, &uv) || (uv == 0 && !first) || !pcvarint(&p, end, &pcd))
 			return false;
-		val += (int32_t)(-(uv & 1) ^ (uv >> 1));
+		/* wraps as Go's int32 does: a corrupt table must not overflow a signed int */
+		val = (int32_t)((uint32_t)val + (-(uv & 1) ^ (uv >> 1)));
 		cur += (uint64_t)pcd * b->minlc;
 		if (pc < cur) {
 			*out = val;
@@ -1182,7 +1183,8 @@ int gobin__g_tls_offset(const struct gobin *b, int64_t *off)
 		uint64_t align = b->tls_align > 1 ? b->tls_align : 1;
 		uint64_t size = (b->tls_memsz + align - 1) / align * align;
 
-		*off = (int64_t)sym.st_value - (int64_t)size;
+		/* in unsigned arithmetic: a hostile st_value must not overflow int64_t */
+		*off = (int64_t)(sym.st_value - size);
 		return 0;
 	}
 	if (stackcheck_tls(b, off))

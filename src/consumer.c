@@ -115,6 +115,12 @@ static int check_tracefs(void)
 			"tracefs has no syscalls events (kernel without CONFIG_FTRACE_SYSCALLS?)");
 		return -ENOENT;
 	}
+	/* mounted, but root's only (mode 0700): not tangle's to mount again */
+	if (stat(TRACEFS "/events", &(struct stat){}) && errno == EACCES) {
+		log_error(EACCES, "tracefs at " TRACEFS " is not readable: tangle needs "
+				  "CAP_DAC_READ_SEARCH to read it (or run as root)");
+		return -EACCES;
+	}
 	if (dir_exists(TRACEFS) && mount("nodev", TRACEFS, "tracefs", 0, NULL) == 0) {
 		log_debug("mounted tracefs at " TRACEFS);
 		if (dir_exists(TRACEFS "/events/syscalls"))

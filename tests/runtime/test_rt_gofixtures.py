@@ -37,6 +37,7 @@ PATTERNS = {
     "growing_leak": {"leak": ("chan send", 20)},
     "healthy": {},
     "idle_pool": {},
+    "churn": {},
 }
 LOAD_ROLES = {"load_worker": 4, "load_producer": 1, "load_client": 3, "load_ticker": 1}
 STILL_STUCK_AFTER = 0.5   # seconds between "ready" and the SIGQUIT dump

@@ -3,7 +3,8 @@
 // the runtime grow and copy their stacks; g structs come back from the free
 // lists under new goids; every few bursts allgs grows by thousands of
 // goroutines parked on a channel for a moment. Nothing is stuck: a reader of
-// the table must neither crash, loop nor report anything.
+// the table must neither crash, loop nor report anything. The healthy load
+// (internal/load) runs beside it.
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	fx "tangle/gofixtures/internal/fixture"
+	"tangle/gofixtures/internal/load"
 )
 
 var reg fx.Registry
@@ -54,6 +56,11 @@ func churn() {
 func main() {
 	out := fx.OutFlag()
 	flag.Parse()
+	st, addr := load.Start(&reg, load.Options{})
+	reg.SetExtra("load_url", addr)
+	if !st.WaitBusy(10 * time.Second) {
+		panic("the load does not run")
+	}
 	go churn()
 	reg.Serve("stuck/churn", *out)
 }

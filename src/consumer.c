@@ -394,13 +394,24 @@ void consumer__set_stack_sampling(struct consumer *c, uint32_t every)
 	__atomic_store_n(&c->skel->data->stack_sample_every, every ? every : 1, __ATOMIC_RELAXED);
 }
 
-int consumer__sync_threads(struct consumer *c)
+/*
+ * Every entry of one of the maps keyed by tid (threads, waits), BATCH at a
+ * time: fn(c, tid, value). Returns the sum of what fn returned, or -errno.
+ */
+typedef int entry_fn(struct consumer *c, __u32 tid, const void *val);
+
+static int each_entry(struct consumer *c, const struct bpf_map *map, size_t val_size, entry_fn *fn)
 {
 	enum { BATCH = 512 };
-	int fd = bpf_map__fd(c->skel->maps.threads);
+	union {
+		struct tangle_thread_info thread;
+		struct tangle_wait_info wait;
+	} vals[BATCH];
+	int fd = bpf_map__fd(map), sum = 0;
 	__u32 keys[BATCH], out_batch, *in = NULL;
-	struct tangle_thread_info vals[BATCH];
 
+	if (val_size > sizeof(vals[0]))
+		return -EINVAL;
 	/* valgrind cannot see the kernel fill these */
 	memset(keys, 0, sizeof(keys));
 	memset(vals, 0, sizeof(vals));
@@ -410,70 +421,73 @@ int consumer__sync_threads(struct consumer *c)
 
 		if (err && errno != ENOENT)
 			return -errno;
-		for (__u32 i = 0; i < count; i++) {
-			if (c->tap.sched)
-				c->tap.sched(c->tap.ctx, keys[i], &vals[i]);
-			model__thread_sched(c->model, keys[i], &vals[i]);
-		}
+		/* the kernel packs the values val_size apart */
+		for (__u32 i = 0; i < count; i++)
+			sum += fn(c, keys[i], (const char *)vals + i * val_size);
 		if (err) /* ENOENT: that was the last batch */
-			return 0;
+			return sum;
 		in = &out_batch;
 	}
 }
 
+static int sync_thread(struct consumer *c, __u32 tid, const void *val)
+{
+	const struct tangle_thread_info *ti = val;
+
+	if (c->tap.sched)
+		c->tap.sched(c->tap.ctx, tid, ti);
+	model__thread_sched(c->model, tid, ti);
+	return 0;
+}
+
+int consumer__sync_threads(struct consumer *c)
+{
+	int n = each_entry(c, c->skel->maps.threads, sizeof(struct tangle_thread_info),
+			   sync_thread);
+
+	return n < 0 ? n : 0;
+}
+
+/* 1 if the wait BPF has in progress for tid was unknown to the model, and is now. */
+static int recover_wait(struct consumer *c, __u32 tid, const void *val)
+{
+	const struct tangle_wait_info *wi = val;
+	const struct thread *t = model__thread(c->model, tid);
+	struct tangle_ev_wait_begin e = {
+		.hdr = { .type = TANGLE_EV_WAIT_BEGIN,
+			 .size = sizeof(e),
+			 .ts_ns = wi->begin_ns,
+			 .tid = tid },
+		.uaddr = wi->uaddr,
+		.op = wi->op,
+		.val = wi->val,
+		.val3 = wi->val3,
+		.flags = wi->flags,
+		.sys = wi->sys,
+		.nr_futexes = 1,
+	};
+	struct procfs_thread pt;
+	bool zombie = false;
+
+	/* seeded from /proc (known), or known to the model already */
+	if ((wi->flags & TANGLE_WAIT_F_PREBLOCKED) || !wi->begin_ns ||
+	    (t && t->wait.kind != WAIT_NONE && t->wait.since_ns >= wi->begin_ns))
+		return 0;
+	if (t)
+		e.hdr.pid = t->pid;
+	else if (procfs__tgid_of("/proc", tid, &e.hdr.pid, &zombie) || zombie)
+		return 0;
+	if (t)
+		memcpy(e.comm, t->comm, sizeof(e.comm));
+	else if (!procfs__read_thread("/proc", e.hdr.pid, tid, &pt))
+		memcpy(e.comm, pt.comm, sizeof(e.comm));
+	on_record(c, &e, sizeof(e));
+	return 1;
+}
+
 int consumer__recover_waits(struct consumer *c)
 {
-	enum { BATCH = 512 };
-	int fd = bpf_map__fd(c->skel->maps.waits), nr = 0;
-	__u32 keys[BATCH], out_batch, *in = NULL;
-	struct tangle_wait_info vals[BATCH];
-
-	memset(keys, 0, sizeof(keys));
-	memset(vals, 0, sizeof(vals));
-	for (;;) {
-		__u32 count = BATCH;
-		int err = bpf_map_lookup_batch(fd, in, &out_batch, keys, vals, &count, NULL);
-
-		if (err && errno != ENOENT)
-			return -errno;
-		for (__u32 i = 0; i < count; i++) {
-			const struct tangle_wait_info *wi = &vals[i];
-			const struct thread *t = model__thread(c->model, keys[i]);
-			struct tangle_ev_wait_begin e = {
-				.hdr = { .type = TANGLE_EV_WAIT_BEGIN,
-					 .size = sizeof(e),
-					 .ts_ns = wi->begin_ns,
-					 .tid = keys[i] },
-				.uaddr = wi->uaddr,
-				.op = wi->op,
-				.val = wi->val,
-				.val3 = wi->val3,
-				.flags = wi->flags,
-				.sys = wi->sys,
-				.nr_futexes = 1,
-			};
-			struct procfs_thread pt;
-			bool zombie = false;
-
-			/* seeded from /proc (known), or known to the model already */
-			if ((wi->flags & TANGLE_WAIT_F_PREBLOCKED) || !wi->begin_ns ||
-			    (t && t->wait.kind != WAIT_NONE && t->wait.since_ns >= wi->begin_ns))
-				continue;
-			if (t)
-				e.hdr.pid = t->pid;
-			else if (procfs__tgid_of("/proc", keys[i], &e.hdr.pid, &zombie) || zombie)
-				continue;
-			if (t)
-				memcpy(e.comm, t->comm, sizeof(e.comm));
-			else if (!procfs__read_thread("/proc", e.hdr.pid, keys[i], &pt))
-				memcpy(e.comm, pt.comm, sizeof(e.comm));
-			on_record(c, &e, sizeof(e));
-			nr++;
-		}
-		if (err)
-			return nr;
-		in = &out_batch;
-	}
+	return each_entry(c, c->skel->maps.waits, sizeof(struct tangle_wait_info), recover_wait);
 }
 
 const struct consumer_stats *consumer__stats(struct consumer *c)

@@ -57,10 +57,20 @@ if [ ! -x "$GO" ]; then
 	echo "deps: no Go toolchain (looked for go in PATH and /usr/local/go/bin); install Go 1.22 or newer" >&2
 	exit 1
 fi
-for v in ${GO_TOOLCHAINS:-}; do
-	if ! GOTOOLCHAIN="$v" "$GO" version >/dev/null 2>&1; then
-		echo "deps: cannot fetch Go toolchain $v through the Go proxy ($("$GO" env GOPROXY))" >&2
-		exit 1
-	fi
+# The older toolchains the Makefile builds fixtures with, fetched here, where a
+# failure says what it is: the proxy sometimes answers "toolchain not available"
+# to a first download and serves it a moment later, so each gets a few tries.
+if [ -z "${GO_TOOLCHAINS:-}" ]; then
+	GO_TOOLCHAINS=$(sed -n 's/^GO_TOOLCHAINS := //p' "$(dirname "$0")/../Makefile")
+fi
+for v in $GO_TOOLCHAINS; do
+	for try in 1 2 3 4 5; do
+		GOTOOLCHAIN="$v" "$GO" version >/dev/null 2>&1 && break
+		if [ "$try" -eq 5 ]; then
+			echo "deps: cannot fetch Go toolchain $v through the Go proxy ($("$GO" env GOPROXY))" >&2
+			exit 1
+		fi
+		sleep $((try * 3))
+	done
 done
 echo "deps: Go $("$GO" env GOVERSION)${GO_TOOLCHAINS:+ and $GO_TOOLCHAINS}"

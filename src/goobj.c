@@ -243,8 +243,12 @@ static int read_sudogs(struct goobj *o, const struct gosnap *s, struct go_wait *
 			const uint8_t *sd = buf + k * SUDOG_READ;
 			uint64_t obj, link;
 
-			if (!ok[k] || u64_at(sd, l->sudog_g) != g->g)
-				continue; /* released or reused since the snapshot */
+			if (!ok[k])
+				continue;
+			if (u64_at(sd, l->sudog_g) != g->g) {
+				w->released = true; /* released or reused since the snapshot */
+				continue;
+			}
 			add_sudog(w, q->addr[k]);
 			if (w->kind != GO_KIND_CHAN) {
 				obj = u64_at(sd, l->sudog_elem + adj);

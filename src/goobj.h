@@ -53,6 +53,7 @@ struct go_wait {
 	enum go_obj_kind kind;
 	bool never; /* nil channel or select {}: nothing can ever wake it */
 	bool truncated; /* a select with more than GO_WAIT_MAX_OBJS cases */
+	bool released; /* a sudog of it was released or reused since the snapshot: it woke */
 	uint32_t nr_objs; /* 0: not found (see goobj.h) */
 	uint64_t objs[GO_WAIT_MAX_OBJS]; /* channels, or the sync object's start */
 	uint64_t sema; /* sync waits: the word it sleeps on (sudog.elem) */

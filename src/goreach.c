@@ -676,7 +676,7 @@ static void verdicts(struct goreach *r, size_t n, struct goreach_result *out)
 		memset(o, 0, sizeof(*o));
 		if (w->index >= r->s->n)
 			continue;
-		if (r->moved[w->index]) {
+		if (r->moved[w->index] || (w->released && !w->nr_objs)) {
 			snprintf(o->root, sizeof(o->root), "moved while read");
 			continue;
 		}

@@ -203,12 +203,17 @@ def judge_run(pattern, fx):
             continue  # leaked after truth.json was written: the same bug, more of it
         errs.append(f"goroutine {goid} ({role or 'not registered'}) judged unreachable: {w}")
     # the healthy goroutines that stay parked are positively reachable (busy ones may have
-    # moved while read: "unknown" is fine for them, "unreachable" never)
+    # moved while read: "unknown" is fine for them, "unreachable" never). The ticker wakes
+    # every 5 ms: seen woken between the snapshot and the read of its sudog (CI, ASan,
+    # go1.23), which must then say so, not claim the object was not found
     for goid, role in roles.items():
         w = waits.get(goid)
-        if role in ("main", "load_ticker", "idle_global", "idle_local") and w is not None \
-                and w.verdict != "reachable":
-            errs.append(f"{role} (goroutine {goid}): {w}, expected reachable")
+        if w is None or w.verdict == "reachable" or \
+                role not in ("main", "load_ticker", "idle_global", "idle_local"):
+            continue
+        if role == "load_ticker" and w.verdict == "unknown" and w.root == "moved while read":
+            continue
+        errs.append(f"{role} (goroutine {goid}): {w}, expected reachable")
     return waits, errs, missed
 
 

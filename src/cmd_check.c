@@ -57,15 +57,15 @@ static void on_go_group(const struct go_group *g, const struct go_process *gp, v
 		view_go__stuck_text(stdout, g, gp);
 }
 
-static void on_lost(struct session *s, uint64_t ts, int reason, uint64_t count, uint64_t total)
+static void on_lost(struct session *s, uint64_t ts, const struct lost_report *l)
 {
 	struct check *c = s->hooks.ctx;
 
 	if (c->w)
-		view_json__lost(c->w, ts, count, drop_reason_name(reason), total);
+		view_json__lost(c->w, ts, drop_reason_name(l->reason), l);
 	else
 		log_warn("the kernel dropped %llu events (%s); results may be incomplete",
-			 (unsigned long long)count, drop_reason_name(reason));
+			 (unsigned long long)l->count, drop_reason_name(l->reason));
 }
 
 /* Stop once something is found: groups confirmed together were all reported in that run. */

@@ -20,11 +20,11 @@ struct record {
 	struct opts opts;
 };
 
-static void on_lost(struct session *s, uint64_t ts, int reason, uint64_t count, uint64_t total)
+static void on_lost(struct session *s, uint64_t ts, const struct lost_report *l)
 {
-	(void)s, (void)ts, (void)total;
+	(void)s, (void)ts;
 	log_warn("the kernel dropped %llu events (%s): the recording misses them (it says so)",
-		 (unsigned long long)count, drop_reason_name(reason));
+		 (unsigned long long)l->count, drop_reason_name(l->reason));
 }
 
 int cmd_record(int argc, char **argv)

@@ -93,15 +93,15 @@ static void on_go_group(const struct go_group *g, const struct go_process *gp, v
 		view_go__stuck_json(st->w, g, gp);
 }
 
-static void on_lost(struct session *s, uint64_t ts, int reason, uint64_t count, uint64_t total)
+static void on_lost(struct session *s, uint64_t ts, const struct lost_report *l)
 {
 	struct stream *st = s->hooks.ctx;
 
 	if (!records(st))
 		log_warn("the kernel dropped %llu events (%s): the export misses them",
-			 (unsigned long long)count, drop_reason_name(reason));
+			 (unsigned long long)l->count, drop_reason_name(l->reason));
 	else
-		view_json__lost(st->w, ts, count, drop_reason_name(reason), total);
+		view_json__lost(st->w, ts, drop_reason_name(l->reason), l);
 }
 
 static void on_batch(struct session *s)
@@ -125,7 +125,7 @@ static void report_output_drops(struct stream *st, bool final)
 	outq__stats(st->q, &qs);
 	if (qs.dropped == st->out_dropped || (!final && qs.waiting > OUTQ_SOFT_LIMIT / 2))
 		return;
-	view_json__lost(st->w, now_ns(), qs.dropped - st->out_dropped, "output_full", qs.dropped);
+	view_json__lost_output(st->w, now_ns(), qs.dropped - st->out_dropped, qs.dropped);
 	st->out_dropped = qs.dropped;
 }
 

@@ -27,6 +27,7 @@ struct consumer {
 	struct model *model;
 	struct consumer_stats stats;
 	int nr_cpus;
+	uint64_t *cpu_drops; /* [reason * nr_cpus + cpu]: consumer__stats()'s per-CPU read */
 	bool capture_stacks;
 	consumer_stack_fn on_stack;
 	void *stack_ctx;
@@ -238,6 +239,16 @@ struct consumer *consumer__open(const struct consumer_opts *o, struct model *m)
 		return NULL;
 	c->model = m;
 	c->nr_cpus = libbpf_num_possible_cpus();
+	if (c->nr_cpus <= 0) {
+		err = c->nr_cpus ? c->nr_cpus : -EINVAL;
+		log_error(-err, "counting the possible CPUs");
+		goto fail;
+	}
+	c->cpu_drops = calloc((size_t)c->nr_cpus * TANGLE_DROP_MAX, sizeof(*c->cpu_drops));
+	if (!c->cpu_drops) {
+		err = -ENOMEM;
+		goto fail;
+	}
 	c->skel = tangle_bpf__open_opts(&open_opts);
 	if (!c->skel) {
 		err = -errno;
@@ -293,6 +304,7 @@ void consumer__free(struct consumer *c)
 		return;
 	ring_buffer__free(c->rb);
 	tangle_bpf__destroy(c->skel);
+	free(c->cpu_drops);
 	free(c);
 }
 
@@ -485,6 +497,16 @@ static int recover_wait(struct consumer *c, __u32 tid, const void *val)
 	return 1;
 }
 
+const uint64_t *consumer__cpu_drops(const struct consumer *c, int reason, uint32_t *nr_cpus)
+{
+	if (reason < 0 || reason >= TANGLE_DROP_MAX) {
+		*nr_cpus = 0;
+		return NULL;
+	}
+	*nr_cpus = (uint32_t)c->nr_cpus;
+	return c->cpu_drops + (size_t)reason * (size_t)c->nr_cpus;
+}
+
 int consumer__recover_waits(struct consumer *c)
 {
 	return each_entry(c, c->skel->maps.waits, sizeof(struct tangle_wait_info), recover_wait);
@@ -502,8 +524,10 @@ const struct consumer_stats *consumer__stats(struct consumer *c)
 		if (bpf_map__lookup_elem(c->skel->maps.drops, &r, sizeof(r), vals,
 					 sizeof(*vals) * c->nr_cpus, 0))
 			continue;
-		for (int i = 0; i < c->nr_cpus; i++)
+		for (int i = 0; i < c->nr_cpus; i++) {
 			sum += vals[i];
+			c->cpu_drops[r * (size_t)c->nr_cpus + (size_t)i] = vals[i];
+		}
 		c->stats.drops[r] = sum;
 	}
 	if (c->capture_stacks) {

@@ -80,7 +80,27 @@ int consumer__sync_threads(struct consumer *c);
  */
 int consumer__recover_waits(struct consumer *c);
 /* Refresh and return counters. */
+/* The drops of one CPU in a lost_report. */
+struct lost_cpu {
+	uint32_t cpu;
+	uint64_t count;
+};
+
+/* What the kernel dropped for one reason since the previous report of it. */
+struct lost_report {
+	int reason; /* enum tangle_drop_reason */
+	uint64_t count; /* since the previous report */
+	uint64_t total; /* since tangle started */
+	uint32_t nr_cpus; /* entries in cpus: the CPUs that dropped any of count, ascending */
+	const struct lost_cpu *cpus;
+};
+
 const struct consumer_stats *consumer__stats(struct consumer *c);
+/*
+ * The totals of one drop reason per CPU (*nr_cpus of them, indexed by CPU),
+ * as the last consumer__stats() read them; NULL if they could not be kept.
+ */
+const uint64_t *consumer__cpu_drops(const struct consumer *c, int reason, uint32_t *nr_cpus);
 
 /* Name of a drop reason, as in lost_events records. */
 const char *drop_reason_name(int reason);

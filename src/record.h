@@ -45,7 +45,7 @@ enum rec_type {
 	REC_TICK_END = 8, /* no body: the tick is over (views refresh, commands decide) */
 	REC_PLACE = 9, /* struct rec_place and 3 strings: where a lock lives */
 	REC_STACK = 10, /* struct rec_stack and frames: the stack of a wait */
-	REC_LOST = 11, /* struct rec_lost: the kernel dropped events */
+	REC_LOST = 11, /* struct rec_lost, then rec_lost_cpu per CPU that dropped */
 	REC_END = 12, /* struct rec_end: the recording ended cleanly */
 	/*
 	 * Goroutines (see "Goroutines" below): what the goroutine tracker and
@@ -173,6 +173,13 @@ struct rec_lost {
 	uint32_t reason; /* enum tangle_drop_reason */
 	uint32_t __pad;
 	uint64_t count, total;
+};
+
+/* Where the drops of a rec_lost happened (none in files of before per-CPU reports). */
+struct rec_lost_cpu {
+	uint32_t cpu;
+	uint32_t __pad;
+	uint64_t count;
 };
 
 struct rec_end {

@@ -342,6 +342,40 @@ static void bootstrap(struct session *s)
 	s->last_sync_ns = now_ns();
 }
 
+/*
+ * The CPUs that dropped events of reason r since its previous report, from
+ * the per-CPU counters consumer__stats() just read; none if they cannot be.
+ */
+static const struct lost_cpu *lost_cpus(struct session *s, int r, uint32_t *n)
+{
+	uint32_t nr_cpus;
+	const uint64_t *now = consumer__cpu_drops(s->consumer, r, &nr_cpus);
+	uint64_t *was;
+
+	*n = 0;
+	if (!now || !nr_cpus)
+		return NULL;
+	if (!s->cpu_reported) {
+		s->cpu_reported =
+			calloc((size_t)nr_cpus * TANGLE_DROP_MAX, sizeof(*s->cpu_reported));
+		s->lost_cpus = calloc(nr_cpus, sizeof(*s->lost_cpus));
+		if (!s->cpu_reported || !s->lost_cpus) {
+			free(s->cpu_reported);
+			free(s->lost_cpus);
+			s->cpu_reported = NULL;
+			s->lost_cpus = NULL;
+			return NULL;
+		}
+	}
+	was = s->cpu_reported + (size_t)r * nr_cpus;
+	for (uint32_t cpu = 0; cpu < nr_cpus; cpu++) {
+		if (now[cpu] > was[cpu])
+			s->lost_cpus[(*n)++] = (struct lost_cpu){ cpu, now[cpu] - was[cpu] };
+		was[cpu] = now[cpu];
+	}
+	return s->lost_cpus;
+}
+
 static void report_drops(struct session *s)
 {
 	const struct consumer_stats *st = consumer__stats(s->consumer);
@@ -362,12 +396,17 @@ static void report_drops(struct session *s)
 	}
 
 	for (int r = 0; r < TANGLE_DROP_MAX; r++) {
+		struct lost_report l = { .reason = r };
+		uint64_t ts = now_ns();
+
 		if (st->drops[r] == s->drops_reported[r])
 			continue;
-		sessrec__lost(s, now_ns(), r, st->drops[r] - s->drops_reported[r], st->drops[r]);
+		l.count = st->drops[r] - s->drops_reported[r];
+		l.total = st->drops[r];
+		l.cpus = lost_cpus(s, r, &l.nr_cpus);
+		sessrec__lost(s, ts, &l);
 		if (s->hooks.on_lost)
-			s->hooks.on_lost(s, now_ns(), r, st->drops[r] - s->drops_reported[r],
-					 st->drops[r]);
+			s->hooks.on_lost(s, ts, &l);
 		s->drops_reported[r] = st->drops[r];
 	}
 }
@@ -693,6 +732,8 @@ void session__close(struct session *s)
 		log_warn("%llu malformed records ignored", (unsigned long long)st->bad_records);
 	loop__free(s->loop);
 	free(s->boot);
+	free(s->cpu_reported);
+	free(s->lost_cpus);
 	hmap__free(s->boot_gone);
 	stacks__free(s->stacks);
 	gotrack__free(s->go);

@@ -28,8 +28,8 @@ struct session_hooks {
 	model_listener_fn on_change; /* every model change */
 	detect_fn on_group; /* new, changed and resolved stuck groups */
 	godetect_fn on_go_group; /* the same for goroutines (opts->goroutines) */
-	/* drops counted by the kernel since the last call, per reason */
-	void (*on_lost)(struct session *s, uint64_t ts, int reason, uint64_t count, uint64_t total);
+	/* drops counted by the kernel since the last call, one call per reason */
+	void (*on_lost)(struct session *s, uint64_t ts, const struct lost_report *l);
 	/* once the loop exists, before it runs: add sources to s->loop */
 	void (*on_start)(struct session *s);
 	/* after each batch of events read from the ring buffer, and each tick */
@@ -56,6 +56,8 @@ struct session {
 	uint64_t tick_ns;
 	uint64_t last_sync_ns;
 	uint64_t drops_reported[TANGLE_DROP_MAX];
+	uint64_t *cpu_reported; /* [reason * nr_cpus + cpu], of consumer__cpu_drops() */
+	struct lost_cpu *lost_cpus; /* report_drops()'s scratch, nr_cpus entries */
 	uint64_t drops_recovered; /* ring-buffer drops after which lost waits were looked for */
 	bool stop_when_pids_gone;
 	int extra_signal; /* 0, or a signal routed to hooks.on_signal */

@@ -337,12 +337,49 @@ void sessrec__owner(struct session *s, const struct thread *t, const struct lock
 	put_owner(s, t, o);
 }
 
-void sessrec__lost(struct session *s, uint64_t ts, int reason, uint64_t count, uint64_t total)
+void sessrec__lost(struct session *s, uint64_t ts, const struct lost_report *l)
 {
-	struct rec_lost r = { .reason = (uint32_t)reason, .count = count, .total = total };
+	struct rec_lost r = { .reason = (uint32_t)l->reason, .count = l->count, .total = l->total };
+	struct rec_writer *w;
 
-	if (recording(s))
-		check_write(s, rec_writer__add(s->rec->w, REC_LOST, ts, &r, sizeof(r)));
+	if (!recording(s))
+		return;
+	w = s->rec->w;
+	rec_writer__begin(w, REC_LOST, ts);
+	rec_writer__put(w, &r, sizeof(r));
+	for (uint32_t i = 0; i < l->nr_cpus; i++) {
+		struct rec_lost_cpu c = { .cpu = l->cpus[i].cpu, .count = l->cpus[i].count };
+
+		rec_writer__put(w, &c, sizeof(c));
+	}
+	check_write(s, rec_writer__end(w));
+}
+
+/* A REC_LOST to its hook: the CPUs after the totals (none in older files). */
+static void replay_lost(struct session *s, const struct rec *rec, struct rec_cursor *c)
+{
+	struct rec_lost r;
+	struct lost_report l = {};
+	struct lost_cpu *cpus = NULL;
+
+	rec_cursor__get(c, &r, sizeof(r));
+	if (c->bad || r.reason >= TANGLE_DROP_MAX)
+		return;
+	s->rec->lost[r.reason] = r.total;
+	if (!s->hooks.on_lost)
+		return;
+	l = (struct lost_report){ .reason = (int)r.reason, .count = r.count, .total = r.total };
+	if (c->left >= sizeof(struct rec_lost_cpu))
+		cpus = calloc(c->left / sizeof(struct rec_lost_cpu), sizeof(*cpus));
+	while (cpus && c->left >= sizeof(struct rec_lost_cpu)) {
+		struct rec_lost_cpu rc;
+
+		rec_cursor__get(c, &rc, sizeof(rc));
+		cpus[l.nr_cpus++] = (struct lost_cpu){ rc.cpu, rc.count };
+	}
+	l.cpus = cpus;
+	s->hooks.on_lost(s, rec->ts_ns, &l);
+	free(cpus);
 }
 
 void sessrec__tick(struct session *s, uint64_t now)
@@ -678,17 +715,9 @@ static int replay_one(struct session *s, const struct rec *rec, bool *tick_end)
 	case REC_STACK:
 		replay_stack(rs, rec);
 		break;
-	case REC_LOST: {
-		struct rec_lost r;
-
-		rec_cursor__get(&c, &r, sizeof(r));
-		if (c.bad || r.reason >= TANGLE_DROP_MAX)
-			break;
-		rs->lost[r.reason] = r.total;
-		if (s->hooks.on_lost)
-			s->hooks.on_lost(s, rec->ts_ns, (int)r.reason, r.count, r.total);
+	case REC_LOST:
+		replay_lost(s, rec, &c);
 		break;
-	}
 	case REC_END:
 		return 1;
 	case REC_GO_OPTS:

@@ -40,7 +40,7 @@ void sessrec__wait(struct session *s, uint64_t ts, const struct procfs_thread *t
 void sessrec__wait_lost(struct session *s, uint64_t ts, uint32_t tid);
 /* Before the model takes it: recorded when it says something new, with its place and stack. */
 void sessrec__owner(struct session *s, const struct thread *t, const struct lock_owner *o);
-void sessrec__lost(struct session *s, uint64_t ts, int reason, uint64_t count, uint64_t total);
+void sessrec__lost(struct session *s, uint64_t ts, const struct lost_report *l);
 void sessrec__tick(struct session *s, uint64_t now);
 /* After the views: the tick's records reach the file; rotate if due. */
 void sessrec__tick_end(struct session *s, uint64_t now);

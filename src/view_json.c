@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <string.h>
+#include "consumer.h"
 #include "futex.h"
 #include "lockinfo.h"
 #include "json.h"
@@ -196,13 +197,32 @@ int view_json__meta(struct json_writer *w, const struct stream_meta *meta)
 	return view_json__end(w);
 }
 
-int view_json__lost(struct json_writer *w, uint64_t ts, uint64_t count, const char *reason,
-		    uint64_t total)
+int view_json__lost(struct json_writer *w, uint64_t ts, const char *reason,
+		    const struct lost_report *l)
+{
+	view_json__begin(w, "lost_events", ts);
+	json__kv_uint(w, "count", l->count);
+	json__kv_str(w, "reason", reason);
+	json__kv_uint(w, "total", l->total);
+	json__key(w, "cpus");
+	json__begin_array(w);
+	for (uint32_t i = 0; i < l->nr_cpus; i++) {
+		json__begin_object(w);
+		json__kv_uint(w, "cpu", l->cpus[i].cpu);
+		json__kv_uint(w, "count", l->cpus[i].count);
+		json__end_object(w);
+	}
+	json__end_array(w);
+	return view_json__end(w);
+}
+
+int view_json__lost_output(struct json_writer *w, uint64_t ts, uint64_t count, uint64_t total)
 {
 	view_json__begin(w, "lost_events", ts);
 	json__kv_uint(w, "count", count);
-	json__kv_str(w, "reason", reason);
+	json__kv_str(w, "reason", "output_full");
 	json__kv_uint(w, "total", total);
+	json__kv_null(w, "cpus");
 	return view_json__end(w);
 }
 

@@ -43,8 +43,12 @@ int view_json__end(struct json_writer *w);
 int view_json__meta(struct json_writer *w, const struct stream_meta *meta);
 /* key: an array of frame objects (docs/SCHEMA.md, Frames), innermost first. */
 void view_json__frames(struct json_writer *w, const char *key, const struct frame *f, size_t n);
-int view_json__lost(struct json_writer *w, uint64_t ts, uint64_t count, const char *reason,
-		    uint64_t total);
+struct lost_report;
+/* A lost_events record of what the kernel dropped (reason: l->reason's name), with the CPUs. */
+int view_json__lost(struct json_writer *w, uint64_t ts, const char *reason,
+		    const struct lost_report *l);
+/* One of records of this stream its reader did not take in time ("output_full"). */
+int view_json__lost_output(struct json_writer *w, uint64_t ts, uint64_t count, uint64_t total);
 int view_json__error(struct json_writer *w, uint64_t ts, const char *msg, int err);
 /* One futex_stats record per (process, address) with finished waits. */
 int view_json__futex_stats(struct json_writer *w, uint64_t ts, const struct model *m);

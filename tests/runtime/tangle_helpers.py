@@ -231,6 +231,14 @@ def is_filter(v):
             and "comm" in v and (v["comm"] is None or is_str(v["comm"])))
 
 
+def is_lost_cpus(v):
+    """lost_events.cpus: the CPUs that dropped, ascending, each with a count > 0."""
+    return (isinstance(v, list)
+            and all(isinstance(c, dict) and is_uint(c.get("cpu")) and is_uint(c.get("count"))
+                    and c["count"] > 0 for c in v)
+            and [c["cpu"] for c in v] == sorted({c["cpu"] for c in v}))
+
+
 THREAD_STATES = ("running", "runnable", "sleeping", "disk", "stopped", "zombie", "unknown")
 WAIT_SYSCALLS = ("futex", "futex_wait", "futex_waitv")
 WAIT_RESULTS = ("woken", "timeout", "value_changed", "interrupted", "error", "exited", "lost")
@@ -257,7 +265,8 @@ SCHEMA = {
                  "syscall": one_of(*WAIT_SYSCALLS), "op": is_str, "addr": is_hex,
                  "preblocked": is_bool, "blocked_ns": is_uint,
                  "result": one_of(*WAIT_RESULTS), "errno": nullable(is_int)},
-    "lost_events": {"count": is_uint, "reason": one_of(*LOST_REASONS), "total": is_uint},
+    "lost_events": {"count": is_uint, "reason": one_of(*LOST_REASONS), "total": is_uint,
+                    "cpus": nullable(is_lost_cpus)},
     "error": {"message": is_str, "errno": nullable(is_int)},
     "futex_stats": {"pid": is_uint, "addr": is_hex, "waits": is_uint,
                     "total_wait_ns": is_uint, "max_wait_ns": is_uint},

@@ -4,7 +4,11 @@
   --ringbuf-mb) while a deadlock forms: the drops are reported and add up, and
   the deadlock, whose waits began while events were being dropped, is still
   found (the lost waits are found again in /proc);
-- the BPF thread map is full (--max-threads 64 under thread churn): counted.
+- the BPF thread map is full (--max-threads 64 under thread churn): counted,
+  per CPU, and a recording of it replays the same reports.
+
+Each kernel report names the CPUs the drops happened on, and their counts add
+up to the report's.
 """
 
 import os
@@ -43,12 +47,16 @@ def finish(proc, out):
 
 
 def lost_totals(recs):
-    """reason -> total, as the last lost_events of each reason says; and the counts add up."""
+    """reason -> total, as the last lost_events of each reason says; and the counts add up,
+    over the reports and, in each report of the kernel's, over the CPUs it names."""
     totals, sums = {}, {}
     for r in recs:
         if r["type"] == "lost_events":
             sums[r["reason"]] = sums.get(r["reason"], 0) + r["count"]
             totals[r["reason"]] = r["total"]
+            if r["reason"] != "output_full":
+                assert sum(c["count"] for c in r["cpus"]) == r["count"], r
+                assert all(c["cpu"] < os.cpu_count() for c in r["cpus"]), r
     assert sums == totals, (sums, totals)
     return totals
 
@@ -87,4 +95,26 @@ def test_thread_map_full_is_counted(tmp_path):
     recs, err = finish(proc, out)
     totals = lost_totals(recs)
     assert totals.get("thread_map_full", 0) > 0, f"no drop reported: {totals}\n{err}"
+    assert sum(totals.values()) == recs[-1]["lost"], (totals, recs[-1])
+
+
+def test_drops_recorded_per_cpu(tmp_path):
+    """A recording keeps the per-CPU breakdown: its replay reports what the
+    recording's run logged, CPU by CPU."""
+    rec = tmp_path / "drops.rec"
+    proc = subprocess.Popen([str(require_tangle()), "record", "-o", str(rec), "--max-threads", "64",
+                             "-d", "4"], stderr=subprocess.PIPE)
+    time.sleep(1)
+    subprocess.run([str(require_fixture("churn")), "2000", "--batch", "32"],
+                   stdout=subprocess.DEVNULL, check=True, timeout=60)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    res = subprocess.run([str(require_tangle()), "replay", str(rec), "stream"], capture_output=True,
+                         timeout=60)
+    assert res.returncode == 0, res.stderr
+    recs = parse_output(res.stdout)
+    totals = lost_totals(recs)
+    assert totals.get("thread_map_full", 0) > 0, totals
+    reports = [r for r in recs if r["type"] == "lost_events"]
+    assert all(r["cpus"] for r in reports), reports
     assert sum(totals.values()) == recs[-1]["lost"], (totals, recs[-1])

@@ -23,7 +23,8 @@ struct source {
 
 struct loop {
 	int epfd;
-	bool stop;
+	bool stop; /* atomic: loop__stop() may come from another thread */
+	pthread_mutex_t *lock;
 	int nr;
 	struct source src[LOOP_MAX_SOURCES];
 };
@@ -135,12 +136,22 @@ static int dispatch(struct loop *l, struct source *s)
 	return 0;
 }
 
+void loop__set_lock(struct loop *l, pthread_mutex_t *m)
+{
+	l->lock = m;
+}
+
+static bool stopped(struct loop *l)
+{
+	return __atomic_load_n(&l->stop, __ATOMIC_ACQUIRE);
+}
+
 int loop__run(struct loop *l)
 {
 	struct epoll_event evs[LOOP_MAX_SOURCES];
 
-	l->stop = false;
-	while (!l->stop) {
+	__atomic_store_n(&l->stop, false, __ATOMIC_RELEASE);
+	while (!stopped(l)) {
 		int n = epoll_wait(l->epfd, evs, LOOP_MAX_SOURCES, -1);
 
 		if (n < 0) {
@@ -148,9 +159,14 @@ int loop__run(struct loop *l)
 				continue;
 			return -errno;
 		}
-		for (int i = 0; i < n && !l->stop; i++) {
-			int err = dispatch(l, &l->src[evs[i].data.u32]);
+		for (int i = 0; i < n && !stopped(l); i++) {
+			int err;
 
+			if (l->lock)
+				pthread_mutex_lock(l->lock);
+			err = dispatch(l, &l->src[evs[i].data.u32]);
+			if (l->lock)
+				pthread_mutex_unlock(l->lock);
 			if (err)
 				return err;
 		}
@@ -160,5 +176,5 @@ int loop__run(struct loop *l)
 
 void loop__stop(struct loop *l)
 {
-	l->stop = true;
+	__atomic_store_n(&l->stop, true, __ATOMIC_RELEASE);
 }

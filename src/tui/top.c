@@ -1,18 +1,26 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * `tangle top`: the dashboard. The session's loop drives everything: its
- * 100 ms tick takes a model snapshot when the refresh interval is due, the
- * keyboard fd is one more epoll source, SIGWINCH comes through signalfd. A
- * draw only reads the snapshot, so it never waits on the model or the kernel.
+ * `tangle top`: the dashboard. Two threads. The session's loop consumes
+ * events; its 100 ms tick takes a model snapshot when the refresh interval
+ * is due, SIGWINCH comes through its signalfd. The terminal thread owns
+ * ncurses: it reads keys and draws the snapshot. Both hold top.lock while
+ * they work (the loop around each callback), but the terminal thread lets
+ * go of it to write to the terminal: a terminal that does not read (a
+ * stalled ssh, Ctrl-S, a tmux pane on a slow link) blocks only that write,
+ * and events go on being consumed and stuck groups found meanwhile.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <locale.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,7 +97,18 @@ struct top {
 	double speed; /* replay: playback speed */
 	bool drawn_end; /* replay: the end of the recording is on screen */
 	struct hmap *placecache; /* (pid, addr) -> struct place_entry */
+	/* the terminal thread */
+	pthread_mutex_t lock; /* everything above, and the session */
+	pthread_t term;
+	bool term_started;
+	int wake_fd; /* eventfd: something to draw, or the end */
+	bool dirty; /* a snapshot not drawn yet */
+	bool resized; /* SIGWINCH */
+	bool quit; /* atomic: the terminal thread ends */
 };
+
+/* How long the end waits for a terminal write before leaving the terminal as it is. */
+#define TERM_JOIN_NS 2000000000ull
 
 static struct top *the_top; /* for the atexit handler only */
 
@@ -867,7 +886,7 @@ static const char *const help_lines[] = {
 	"  < >, F6        sort by the previous / next column;  I  invert the order",
 	"  p              limit to the selected row's process (p again: all)",
 	"  Space          pause / resume updates",
-	"  + -            refresh interval up / down",
+	"  + -            refresh interval up / down;  Ctrl-L  redraw the whole screen",
 	"Replay (tangle replay FILE top): Space pauses the playback too,",
 	"  ] [            play faster / slower (x1/8 to x64)",
 	"  } {            seek 10 s forward / back (in recording time)",
@@ -918,13 +937,14 @@ static void draw_footer(struct top *t)
 	put_fmt(y, x, tone(t, TONE_DIM), " every %gs", refresh_steps[t->refresh_step]);
 }
 
+/* Into ncurses' picture of the screen only: the terminal thread writes it out unlocked. */
 static void draw(struct top *t)
 {
 	int table_h;
 
 	if (t->help) {
 		draw_help(t);
-		refresh();
+		wnoutrefresh(stdscr);
 		return;
 	}
 	draw_header(t);
@@ -939,7 +959,7 @@ static void draw(struct top *t)
 		draw_table(t, 3, table_h);
 	}
 	draw_footer(t);
-	refresh();
+	wnoutrefresh(stdscr);
 }
 
 /* ---- input ---- */
@@ -1196,25 +1216,36 @@ static bool key(struct top *t, int ch)
 		t->detail = false;
 		t->input_mode = 0;
 		break;
+	case 'L' & 0x1f: /* Ctrl-L: the terminal was garbled (or missed output): all again */
+		clearok(curscr, TRUE);
+		break;
 	default:
 		break;
 	}
 	return true;
 }
 
-static int on_keyboard(struct loop *l, void *ctx)
-{
-	struct top *t = ctx;
-	int ch;
+/* ---- the terminal thread ---- */
 
-	while ((ch = getch()) != ERR) {
-		if (!key(t, ch)) {
-			loop__stop(l);
-			return 0;
-		}
-	}
-	draw(t);
-	return 0;
+static void wake(struct top *t)
+{
+	uint64_t one = 1;
+
+	if (write(t->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_debug("waking the terminal thread: %s", strerror(errno));
+}
+
+static bool quitting(struct top *t)
+{
+	return __atomic_load_n(&t->quit, __ATOMIC_ACQUIRE);
+}
+
+/* With t->lock held: the terminal thread ends, and the session's loop at its next tick. */
+static void quit(struct top *t)
+{
+	__atomic_store_n(&t->quit, true, __ATOMIC_RELEASE);
+	if (t->session.loop)
+		loop__stop(t->session.loop);
 }
 
 static void resize(struct top *t)
@@ -1224,12 +1255,100 @@ static void resize(struct top *t)
 	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col)
 		resizeterm(ws.ws_row, ws.ws_col);
 	clear();
-	draw(t);
+}
+
+/*
+ * One round: the keys typed, a resize, a new snapshot, drawn under the lock
+ * into ncurses' screen; then, unlocked, written to the terminal. getch() is
+ * called only right after a write (it would write a window changed since).
+ */
+static void *terminal_thread(void *arg)
+{
+	struct top *t = arg;
+	struct pollfd p[2] = { { .fd = STDIN_FILENO, .events = POLLIN },
+			       { .fd = t->wake_fd, .events = POLLIN } };
+
+	while (!quitting(t)) {
+		int keys[64], n = 0, ch;
+		uint64_t v;
+		bool show;
+
+		if (poll(p, 2, 1000) < 0 && errno != EINTR)
+			break;
+		if ((p[1].revents & POLLIN) && read(t->wake_fd, &v, sizeof(v)) < 0)
+			v = 0;
+		pthread_mutex_lock(&t->lock);
+		if (quitting(t)) {
+			pthread_mutex_unlock(&t->lock);
+			break;
+		}
+		if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+			quit(t); /* the terminal went away */
+			pthread_mutex_unlock(&t->lock);
+			break;
+		}
+		while (n < (int)(sizeof(keys) / sizeof(keys[0])) && (ch = getch()) != ERR)
+			keys[n++] = ch;
+		for (int i = 0; i < n && !quitting(t); i++)
+			if (!key(t, keys[i]))
+				quit(t);
+		if (t->resized) {
+			t->resized = false;
+			resize(t);
+			n++;
+		}
+		show = !quitting(t) && (n || t->dirty);
+		if (show)
+			draw(t);
+		t->dirty = false;
+		pthread_mutex_unlock(&t->lock);
+		if (show)
+			doupdate();
+	}
+	return NULL;
+}
+
+/* After the session: the terminal thread told to end and joined, unless a write holds it. */
+static bool stop_terminal(struct top *t)
+{
+	struct timespec until;
+
+	if (!t->term_started)
+		return true;
+	pthread_mutex_lock(&t->lock);
+	quit(t);
+	pthread_mutex_unlock(&t->lock);
+	wake(t);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)(TERM_JOIN_NS / 1000000000ull);
+	if (pthread_timedjoin_np(t->term, NULL, &until)) {
+		/*
+		 * Blocked writing to a terminal nobody reads: leave it as it is,
+		 * and the lock held. Whatever is written from here on (a warning,
+		 * a flush at exit) would block too, so stdout and stderr go to
+		 * /dev/null; the write in progress keeps the terminal's file.
+		 */
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		pthread_mutex_lock(&t->lock);
+		t->initialized = false;
+		if (null >= 0) {
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+			close(null);
+		}
+		return false;
+	}
+	t->term_started = false;
+	return true;
 }
 
 static bool on_signal(struct session *s, int signo)
 {
-	resize(s->hooks.ctx);
+	struct top *t = s->hooks.ctx;
+
+	t->resized = true;
+	wake(t);
 	return true;
 }
 
@@ -1245,7 +1364,8 @@ static bool on_tick(struct session *s)
 	if ((!t->paused && now_ns() - t->last_snap_ns >= due) || (rs.ended && !t->drawn_end)) {
 		t->drawn_end = rs.ended;
 		take_snapshot(t);
-		draw(t);
+		t->dirty = true;
+		wake(t);
 	}
 	return true;
 }
@@ -1253,11 +1373,19 @@ static bool on_tick(struct session *s)
 static void on_start(struct session *s)
 {
 	struct top *t = s->hooks.ctx;
+	int err;
 
-	if (loop__add_fd(s->loop, STDIN_FILENO, on_keyboard, t))
-		log_error(errno, "watching the keyboard");
 	take_snapshot(t);
-	draw(t);
+	t->dirty = true;
+	loop__set_lock(s->loop, &t->lock);
+	err = pthread_create(&t->term, NULL, terminal_thread, t);
+	if (err) {
+		log_error(err, "starting the terminal thread");
+		loop__stop(s->loop);
+		return;
+	}
+	t->term_started = true;
+	wake(t);
 }
 
 static void restore_terminal(void)
@@ -1293,7 +1421,7 @@ int cmd_top(int argc, char **argv)
 	struct session_hooks hooks = { .on_tick = on_tick,
 				       .on_signal = on_signal,
 				       .on_start = on_start };
-	struct top t = { .view = VIEW_THREADS, .refresh_step = 2 };
+	struct top t = { .view = VIEW_THREADS, .refresh_step = 2, .wake_fd = -1 };
 	struct session *s = &t.session;
 	int err;
 
@@ -1319,6 +1447,12 @@ int cmd_top(int argc, char **argv)
 	t.sort_col[VIEW_GOROUTINES] = 2; /* the biggest groups first, like pprof */
 	t.sort_desc[VIEW_GOROUTINES] = true;
 	gethostname(t.host, sizeof(t.host) - 1);
+	pthread_mutex_init(&t.lock, NULL);
+	t.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t.wake_fd < 0) {
+		log_error(errno, "eventfd");
+		return 1;
+	}
 	t.speed = 1;
 	t.placecache = hmap__new();
 	the_top = &t;
@@ -1336,11 +1470,19 @@ int cmd_top(int argc, char **argv)
 		err = start_curses(&t);
 	if (!err)
 		err = session__run(s);
+	if (!stop_terminal(&t)) {
+		/* its thread is in a write and may draw again: nothing of ours is freed under it */
+		the_top = NULL;
+		session__close(s);
+		return err ? 1 : 0;
+	}
 	restore_terminal();
 	the_top = NULL;
 	session__close(s);
 	snapshot__free(t.snap);
 	free(t.visible);
 	placecache_free(t.placecache);
+	close(t.wake_fd);
+	pthread_mutex_destroy(&t.lock);
 	return err ? 1 : 0;
 }

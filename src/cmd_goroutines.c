@@ -334,6 +334,10 @@ static int take_snapshots(struct goproc *p, const struct gr_opts *o, struct gosn
 			return err;
 		gosnap__free(snap);
 		*snap = next;
+		if (snap->nr_bogus)
+			log_warn("pid %u: %zu entries of its goroutine table are not goroutines "
+				 "(left out): the process rewrote runtime.allgs while it was read?",
+				 goproc__pid(p), snap->nr_bogus);
 		if (o->repeat)
 			fprintf(stderr,
 				"tangle goroutines: snapshot=%u wall_ns=%" PRIu64 " cpu_ns=%" PRIu64

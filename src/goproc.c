@@ -133,6 +133,7 @@ struct goproc {
 	struct vmgather *vg;
 	uint64_t *allgs;
 	size_t cap_allgs;
+	size_t nr_bogus; /* this snapshot's entries of allgs that are no g (plausible_g) */
 	struct goroutine *work; /* the snapshot being taken: its array, by allgs index */
 	uint8_t *work_flags; /* W_*, by allgs index */
 	size_t cap_work;
@@ -789,6 +790,21 @@ static void decode_g(const struct goproc *p, uint64_t addr, const uint8_t *b, st
 	g->labels_ptr = u64_at(b, l->g_labels);
 	g->m = u64_at(b, l->g_m);
 	g->lockedm = u64_at(b, l->g_lockedm);
+}
+
+/*
+ * Could this be a g at all? The runtime never stores anything else in allgs,
+ * but the process owns that memory and may have rewritten it: a status the
+ * runtime does not use, or a stack that is not one, is not shown as a
+ * goroutine (and is counted in nr_bogus).
+ */
+static bool plausible_g(const struct goroutine *g)
+{
+	bool status =
+		g->status <= GO_DEADEXTRA && g->status != GO_MORIBUND && g->status != GO_ENQUEUE;
+
+	return status && g->stack_lo >= 4096 && g->stack_lo < g->stack_hi &&
+	       g->stack_hi - g->stack_lo <= (1ull << 30) && g->goid < (1ull << 56);
 }
 
 /* Is this g worth showing at all (dead ones are free-list entries)? */
@@ -1548,6 +1564,10 @@ static int decode_cb(void *ctx, size_t i, const uint8_t *b, size_t len)
 	decode_g(p, p->allgs[gi], b, g);
 	if (!live(g))
 		return 0;
+	if (!plausible_g(g)) {
+		p->nr_bogus++;
+		return 0;
+	}
 	/* a parked g's saved context names the g itself: the layout check */
 	if ((g->status == GO_WAITING || g->status == GO_RUNNABLE) &&
 	    u64_at(b, p->l.g_sched_g) != g->g)
@@ -1888,6 +1908,7 @@ int goproc__snapshot(struct goproc *p, unsigned flags, struct gosnap *out, char 
 	}
 	prefault(out->g, n * sizeof(*out->g));
 	p->work = out->g;
+	p->nr_bogus = 0;
 	err = read_pass(p, flags, NULL, n, sp, &bad, &parked, &out->nr_reused);
 	if (err)
 		goto fail_read;
@@ -1915,6 +1936,7 @@ int goproc__snapshot(struct goproc *p, unsigned flags, struct gosnap *out, char 
 		goto fail;
 	}
 	publish(p, n, out, sp);
+	out->nr_bogus = p->nr_bogus;
 	p->work = NULL;
 	/* the memos just written are the ones to trust next time; their pcs are sp's */
 	pcs_put(p->memo_pcs);
@@ -1932,7 +1954,8 @@ fail_read:
 	else if (err == -ENOMEM)
 		snprintf(why, why_len, "out of memory");
 	else if (!why[0])
-		snprintf(why, why_len, "pid %u: %s", p->pid, strerror(-err));
+		snprintf(why, why_len, "pid %u: reading its goroutines: %s (changed while read?)",
+			 p->pid, strerror(-err));
 fail:
 	p->work = NULL;
 	free(again);

@@ -76,6 +76,7 @@ struct gosnap {
 	size_t nr_allgs; /* entries in allgs, dead ones included */
 	size_t nr_retried; /* goroutines that moved while read and were read again */
 	size_t nr_reused; /* stacks taken from the previous snapshot without reading them */
+	size_t nr_bogus; /* entries of allgs that are not goroutines (skipped): see goproc.c */
 	void *priv;
 };
 

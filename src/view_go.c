@@ -334,6 +334,7 @@ int view_go__process_json(struct json_writer *w, struct goproc *p, const struct 
 	json__kv_uint(w, "shown", shown);
 	json__kv_uint(w, "allgs", s->nr_allgs);
 	json__kv_uint(w, "retried", s->nr_retried);
+	json__kv_uint(w, "not_goroutines", s->nr_bogus);
 	json__kv_uint(w, "snapshot_ns", s->cost_ns);
 	layout_json(w, l);
 	return view_json__end(w);
@@ -399,6 +400,17 @@ static const char *obj_kind(enum go_wait_obj o)
 		return NULL;
 	}
 }
+/*
+ * Is label i's key that of an earlier label? pprof keeps keys unique, but the
+ * set is read from the process's memory: a JSON object gets each key once.
+ */
+static bool earlier_key(const struct goroutine *g, uint32_t i)
+{
+	for (uint32_t j = 0; j < i; j++)
+		if (!strcmp(g->labels[j].key, g->labels[i].key))
+			return true;
+	return false;
+}
 
 static void goroutine_fields(struct json_writer *w, struct goproc *p, const struct goroutine *g,
 			     uint64_t ts)
@@ -429,7 +441,8 @@ static void goroutine_fields(struct json_writer *w, struct goproc *p, const stru
 	json__key(w, "labels");
 	json__begin_object(w);
 	for (uint32_t i = 0; i < g->nr_labels; i++)
-		json__kv_str(w, g->labels[i].key, g->labels[i].value);
+		if (!earlier_key(g, i))
+			json__kv_str(w, g->labels[i].key, g->labels[i].value);
 	json__end_object(w);
 	one_frame(w, p, "created_by", g->goid == 1 ? 0 : g->gopc, true);
 	/* startpc is a function entry, not a return address: looked up as is */

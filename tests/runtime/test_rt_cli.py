@@ -1,14 +1,16 @@
-"""Command line behaviour: meta, errors, -d, SIGINT and detaching the BPF programs."""
+"""Command line behaviour: meta, errors, -d, signals, a reader that goes away, and
+detaching the BPF programs."""
 
 import os
 import signal
 import socket
+import subprocess
 import time
 
 import pytest
 
-from tangle_helpers import (bpf_ids_held_by, bpf_links, bpf_progs, parse_output, run_tangle,
-                            select)
+from tangle_helpers import (bpf_ids_held_by, bpf_links, bpf_progs, parse_output, require_tangle,
+                            run_tangle, select)
 
 S = 1_000_000_000
 
@@ -150,3 +152,29 @@ def test_output_file(fixture_proc, tmp_path):
     assert select(recs, "thread_new", pid=fx.pid), "no thread of the watched process"
     assert select(recs, "wait_begin", tid=info["cond_tid"], preblocked=True), \
         "the cond-wait thread's preblocked wait is missing from the file"
+
+
+def test_reader_goes_away(fixture_proc):
+    """`tangle stream | head -n 2`: once the reader has closed the pipe (SIGPIPE
+    ignored, EPIPE on the next write), tangle stops at once, exit 0 without a
+    word, and lets go of its programs and links."""
+    fixture_proc("ok_contention", "--timeout", 30)  # something to write about
+    r, w = os.pipe()
+    proc = subprocess.Popen([str(require_tangle()), "stream"], stdout=w, stderr=subprocess.PIPE)
+    os.close(w)
+    with os.fdopen(r, "rb") as reader:
+        first = reader.readline()
+        assert first.startswith(b'{"type":"meta"'), first
+        progs, links = bpf_ids_held_by(proc.pid)
+        assert progs, "tangle holds no BPF program"
+    start = time.monotonic()
+    try:
+        _, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("tangle stream went on after its reader closed the pipe")
+    assert proc.returncode == 0, (proc.returncode, err)
+    assert not err.strip(), err
+    assert time.monotonic() - start < 15
+    assert not (set(bpf_progs("")) & progs), "programs left loaded"
+    assert not (set(bpf_links()) & links), "links left attached"

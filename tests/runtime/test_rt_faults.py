@@ -5,7 +5,10 @@
   the deadlock, whose waits began while events were being dropped, is still
   found (the lost waits are found again in /proc);
 - the BPF thread map is full (--max-threads 64 under thread churn): counted,
-  per CPU, and a recording of it replays the same reports.
+  per CPU, and a recording of it replays the same reports;
+- a pid (and tids) reused: a deadlocked process killed, another deadlocking
+  one started under its pid (through ns_last_pid); each group is reported
+  with its own program's threads.
 
 Each kernel report names the CPUs the drops happened on, and their counts add
 up to the report's.
@@ -16,7 +19,9 @@ import signal
 import subprocess
 import time
 
-from stuck_helpers import group_errors, read_phase
+import pytest
+
+from stuck_helpers import group_errors, member_tids, read_phase
 from tangle_helpers import parse_output, require_fixture, require_tangle
 
 FIXTURE_TIMEOUT = 40
@@ -118,3 +123,51 @@ def test_drops_recorded_per_cpu(tmp_path):
     reports = [r for r in recs if r["type"] == "lost_events"]
     assert all(r["cpus"] for r in reports), reports
     assert sum(totals.values()) == recs[-1]["lost"], (totals, recs[-1])
+
+
+def spawn_at_pid(fixture_proc, pid, name, *args, tries=50):
+    """fixture NAME started as process `pid` again (the kernel's next pid set through
+    /proc/sys/kernel/ns_last_pid, as root may); another fork may take it first: retried."""
+    for _ in range(tries):
+        with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+            f.write(str(pid - 1))
+        fx = fixture_proc(name, *args)
+        if fx.pid == pid:
+            return fx
+        fx.cleanup()
+    pytest.fail(f"could not start {name} as pid {pid} in {tries} tries")
+
+
+def test_pid_and_tid_reuse(fixture_proc, tmp_path):
+    """A deadlocked process is killed and another deadlocking program starts
+    under its pid, its threads under the same tids. The first group is
+    resolved; the second is found with the new program's names and locks,
+    nothing of the first mixed in."""
+    proc, out = stream(tmp_path, "-d", 12, "--stuck-after", 1)
+    time.sleep(1)
+    first = fixture_proc("stuck_abba", "--timeout", FIXTURE_TIMEOUT)
+    stuck1 = read_phase(first.read_json, "stuck")
+    time.sleep(2)  # reported
+    pid = first.pid
+    first.proc.kill()
+    first.proc.wait()
+    time.sleep(0.5)
+    second = spawn_at_pid(fixture_proc, pid, "stuck_cycle3", "--timeout", FIXTURE_TIMEOUT)
+    stuck2 = read_phase(second.read_json, "stuck")
+    reused = set(stuck1["members"]) & ({pid} | set(stuck2["members"]) | set(stuck2["others"]))
+    recs, err = finish(proc, out)
+    groups = [r for r in recs if r["type"] == "stuck_group" and pid in r["pids"]]
+    assert len(groups) >= 2, f"both groups of pid {pid} expected: {groups}\n{err}"
+    g1 = next(g for g in groups if g["kind"] == stuck1["group_kind"]
+              and set(member_tids(g)) == set(stuck1["members"]))
+    assert not group_errors(g1, stuck1)
+    resolved = [r for r in recs if r["type"] == "stuck_group_resolved"
+                and r["group_id"] == g1["group_id"]]
+    assert resolved, f"the first group (killed) never resolved\n{err}"
+    later = [g for g in groups if g["detected_ts_ns"] > resolved[0]["resolved_ts_ns"]]
+    assert later, f"no group of the second program under pid {pid}: {groups}"
+    errs = group_errors(later[0], stuck2)
+    assert not errs, f"{errs}\n(reused tids {sorted(reused)})"
+    print(f"pid {pid} reused, tids reused: {sorted(reused)}")
+    names = {m["comm"] for g in later for m in g["members"]}
+    assert not names & {"abba-a", "abba-b"}, names

@@ -110,6 +110,8 @@ static void on_batch(struct session *s)
 
 	if (!st->folded && !st->opts.dot)
 		json__flush(st->w);
+	if (st->q)
+		outq__kick(st->q);
 }
 
 /*

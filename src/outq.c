@@ -13,6 +13,9 @@
 #include <unistd.h>
 #include "outq.h"
 
+/* Queued bytes that wake the writer before the batch ends. */
+#define OUTQ_WAKE_BYTES (256u << 10)
+
 struct buf {
 	char *p;
 	size_t len, cap;
@@ -25,6 +28,7 @@ struct outq {
 	pthread_mutex_t lock;
 	pthread_cond_t more, done; /* records queued; a buffer written */
 	bool stop;
+	bool idle; /* the writer waits for q->more */
 	int err; /* the first write error, -errno */
 	struct buf pending; /* appended to by the collector */
 	struct buf writing; /* being written by the writer, outside the lock */
@@ -56,8 +60,11 @@ static void *writer(void *arg)
 
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
-		while (!q->pending.len && !q->stop)
+		while (!q->pending.len && !q->stop) {
+			q->idle = true;
 			pthread_cond_wait(&q->more, &q->lock);
+			q->idle = false;
+		}
 		if (!q->pending.len)
 			break; /* stopping, everything written */
 		b = q->writing;
@@ -140,10 +147,20 @@ int outq__push(struct outq *q, const void *buf, size_t len, bool keep)
 	} else if (!err) {
 		memcpy(q->pending.p + q->pending.len, buf, len);
 		q->pending.len += len;
-		pthread_cond_signal(&q->more);
+		/* the writer is woken at the end of a batch (outq__kick), or by a big one */
+		if (q->idle && q->pending.len >= OUTQ_WAKE_BYTES)
+			pthread_cond_signal(&q->more);
 	}
 	pthread_mutex_unlock(&q->lock);
 	return err;
+}
+
+void outq__kick(struct outq *q)
+{
+	pthread_mutex_lock(&q->lock);
+	if (q->idle && q->pending.len)
+		pthread_cond_signal(&q->more);
+	pthread_mutex_unlock(&q->lock);
 }
 
 int outq__error(struct outq *q)
@@ -161,6 +178,8 @@ int outq__drain(struct outq *q)
 	int err;
 
 	pthread_mutex_lock(&q->lock);
+	if (q->idle && q->pending.len)
+		pthread_cond_signal(&q->more);
 	while ((q->pending.len || q->writing.len) && !q->err)
 		pthread_cond_wait(&q->done, &q->lock);
 	err = q->err;

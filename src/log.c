@@ -25,6 +25,40 @@ void log__set_json(struct json_writer *w)
 	json_out = w;
 }
 
+static log_sink_fn *sink;
+static void *sink_ctx;
+
+void log__set_sink(log_sink_fn *fn, void *ctx)
+{
+	sink = fn;
+	sink_ctx = ctx;
+}
+
+/* One message, to the sink or to stderr. */
+static void emit(const char *prefix, const char *fmt, va_list ap)
+{
+	char line[1024];
+	int n = snprintf(line, sizeof(line), "tangle: %s", prefix);
+
+	if (n >= 0 && (size_t)n < sizeof(line))
+		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	if (sink)
+		sink(sink_ctx, line);
+	else
+		fprintf(stderr, "%s\n", line);
+}
+
+static void emit_str(const char *prefix, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void emit_str(const char *prefix, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit(prefix, fmt, ap);
+	va_end(ap);
+}
+
 static uint64_t replay_now;
 
 void now_ns__replay(uint64_t ts)
@@ -51,9 +85,9 @@ void log_error(int err, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (err)
-		fprintf(stderr, "tangle: %s: %s\n", msg, strerror(err));
+		emit_str("", "%s: %s", msg, strerror(err));
 	else
-		fprintf(stderr, "tangle: %s\n", msg);
+		emit_str("", "%s", msg);
 	if (json_out)
 		view_json__error(json_out, now_ns(), msg, err);
 }
@@ -62,11 +96,9 @@ void log_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("tangle: warning: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	emit("warning: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void log_debug(const char *fmt, ...)
@@ -75,9 +107,7 @@ void log_debug(const char *fmt, ...)
 
 	if (!verbose)
 		return;
-	fputs("tangle: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	emit("", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }

@@ -17,6 +17,13 @@ int log__verbose(void);
 /* Errors are also written as `error` records to w (NULL: text only). */
 void log__set_json(struct json_writer *w);
 
+/*
+ * While a sink is set, messages go to it (one line, "tangle: ..." without the
+ * newline) instead of stderr: the dashboard owns the terminal. NULL: stderr.
+ */
+typedef void log_sink_fn(void *ctx, const char *line);
+void log__set_sink(log_sink_fn *fn, void *ctx);
+
 /* err: a positive errno value to report, or 0. */
 void log_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

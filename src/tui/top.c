@@ -64,6 +64,8 @@ enum tone {
 #define MAX_EXPANDED 64 /* goroutine groups listed member by member at once */
 
 #define REPLAY_SEEK_NS 10000000000ll
+#define TOP_MSGS 8 /* messages kept to print after the dashboard */
+#define MSG_SHOWN_NS (10 * 1000000000ull) /* in the bottom line, after the latest */
 static const double refresh_steps[] = { 0.2, 0.5, 1, 2, 5, 10 };
 
 struct top {
@@ -105,6 +107,11 @@ struct top {
 	bool dirty; /* a snapshot not drawn yet */
 	bool resized; /* SIGWINCH */
 	bool quit; /* atomic: the terminal thread ends */
+	/* what tangle had to say while the dashboard owned the terminal */
+	pthread_mutex_t msg_lock; /* messages come from either thread, locked or not */
+	char msgs[TOP_MSGS][256]; /* the latest, a ring */
+	uint64_t nr_msgs; /* ever */
+	uint64_t msg_ns; /* when the latest came */
 };
 
 /* How long the end waits for a terminal write before leaving the terminal as it is. */
@@ -934,7 +941,12 @@ static void draw_footer(struct top *t)
 		x += put_fmt(y, x, tone(t, TONE_NORMAL), "%s", keys[i][0]);
 		x += put_fmt(y, x, tone(t, TONE_KEY), "%-7s", keys[i][1]);
 	}
-	put_fmt(y, x, tone(t, TONE_DIM), " every %gs", refresh_steps[t->refresh_step]);
+	x += put_fmt(y, x, tone(t, TONE_DIM), " every %gs", refresh_steps[t->refresh_step]);
+	pthread_mutex_lock(&t->msg_lock);
+	if (t->nr_msgs && now_ns() - t->msg_ns < MSG_SHOWN_NS)
+		put_text(y, x + 2, COLS - x - 2, t->msgs[(t->nr_msgs - 1) % TOP_MSGS], false,
+			 tone(t, TONE_WARN));
+	pthread_mutex_unlock(&t->msg_lock);
 }
 
 /* Into ncurses' picture of the screen only: the terminal thread writes it out unlocked. */
@@ -1388,12 +1400,34 @@ static void on_start(struct session *s)
 	wake(t);
 }
 
+/* log__set_sink() while the dashboard runs: kept, shown in the bottom line, printed at the end. */
+static void on_log(void *ctx, const char *line)
+{
+	struct top *t = ctx;
+
+	pthread_mutex_lock(&t->msg_lock);
+	snprintf(t->msgs[t->nr_msgs++ % TOP_MSGS], sizeof(t->msgs[0]), "%s", line);
+	t->msg_ns = now_ns();
+	pthread_mutex_unlock(&t->msg_lock);
+}
+
 static void restore_terminal(void)
 {
-	if (the_top && the_top->initialized) {
-		endwin();
-		the_top->initialized = false;
-	}
+	struct top *t = the_top;
+
+	if (!t || !t->initialized)
+		return;
+	endwin();
+	t->initialized = false;
+	log__set_sink(NULL, NULL);
+	pthread_mutex_lock(&t->msg_lock);
+	if (t->nr_msgs > TOP_MSGS)
+		fprintf(stderr, "tangle: (%" PRIu64 " earlier messages not shown)\n",
+			t->nr_msgs - TOP_MSGS);
+	for (uint64_t i = t->nr_msgs > TOP_MSGS ? t->nr_msgs - TOP_MSGS : 0; i < t->nr_msgs; i++)
+		fprintf(stderr, "%s\n", t->msgs[i % TOP_MSGS]);
+	t->nr_msgs = 0;
+	pthread_mutex_unlock(&t->msg_lock);
 }
 
 static int start_curses(struct top *t)
@@ -1405,6 +1439,7 @@ static int start_curses(struct top *t)
 	}
 	t->initialized = true;
 	atexit(restore_terminal);
+	log__set_sink(on_log, t); /* stderr is the dashboard's terminal now */
 	cbreak();
 	noecho();
 	nonl();
@@ -1448,6 +1483,7 @@ int cmd_top(int argc, char **argv)
 	t.sort_desc[VIEW_GOROUTINES] = true;
 	gethostname(t.host, sizeof(t.host) - 1);
 	pthread_mutex_init(&t.lock, NULL);
+	pthread_mutex_init(&t.msg_lock, NULL);
 	t.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (t.wake_fd < 0) {
 		log_error(errno, "eventfd");
@@ -1474,6 +1510,7 @@ int cmd_top(int argc, char **argv)
 		/* its thread is in a write and may draw again: nothing of ours is freed under it */
 		the_top = NULL;
 		session__close(s);
+		log__set_sink(NULL, NULL);
 		return err ? 1 : 0;
 	}
 	restore_terminal();
@@ -1484,5 +1521,6 @@ int cmd_top(int argc, char **argv)
 	placecache_free(t.placecache);
 	close(t.wake_fd);
 	pthread_mutex_destroy(&t.lock);
+	pthread_mutex_destroy(&t.msg_lock);
 	return err ? 1 : 0;
 }

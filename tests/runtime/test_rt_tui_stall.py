@@ -9,7 +9,9 @@ an AB-BA deadlock forms. The collector must go on taking events: no drop is
 counted, the recording it writes beside the dashboard grows, and replayed it
 holds the deadlock. When the test reads again, the dashboard goes on (Ctrl-L
 redraws it whole), shows the deadlocked threads as stuck, and quits on `q`. A second test sends SIGTERM
-while the terminal is still stalled: tangle exits anyway and detaches.
+while the terminal is still stalled: tangle exits anyway and detaches. A
+third: what tangle has to say meanwhile goes to the bottom line, then to
+stderr once the terminal is restored.
 """
 
 import fcntl
@@ -55,9 +57,9 @@ def drain(fd, seconds):
 class PtyTop:
     """tangle top on a pty: master kept here, read only when asked."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, cols=COLS):
         self.master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, cols, 0, 0))
         env = dict(os.environ, TERM="xterm-256color", LANG="C.UTF-8")
         self.proc = subprocess.Popen([str(require_tangle()), "top", *map(str, args)],
                                      stdin=slave, stdout=slave, stderr=slave, env=env,
@@ -69,6 +71,7 @@ class PtyTop:
         while time.monotonic() < end and b"Threads" not in seen:
             seen += drain(self.master, 0.5)
         assert b"Threads" in seen, f"no dashboard drawn: {seen[-2000:]!r}"
+        return seen
 
     def stall(self, timeout=30):
         """Stop reading and make the dashboard redraw until the pty takes no more."""
@@ -96,8 +99,8 @@ class PtyTop:
 def pty_top():
     started = []
 
-    def start(*args):
-        t = PtyTop(*args)
+    def start(*args, **kw):
+        t = PtyTop(*args, **kw)
         started.append(t)
         return t
 
@@ -170,3 +173,33 @@ def test_sigterm_with_a_stalled_terminal(fixture_proc, pty_top):
     assert took < 10, took
     assert not (set(bpf_progs()) & progs), "programs left loaded"
     assert not (set(bpf_links()) & links), "links left attached"
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 256 KiB tmpfs: a recording into it fails for want of space once tangle runs."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], check=True)
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_messages_while_drawing(fixture_proc, pty_top, small_fs):
+    """What tangle has to say while the dashboard owns the terminal (here: the
+    recording's file system is full) goes to the bottom line, not over the
+    screen or into a terminal that may not read; once the dashboard is gone it
+    is printed to stderr, after the terminal is restored."""
+    fixture_proc("ok_contention", "--timeout", FIXTURE_TIMEOUT)
+    top = pty_top("-i", 0.2, "--record", small_fs / "r.tgr", cols=400)  # room for it all
+    shown = top.wait_drawn() + drain(top.master, 6.0)
+    msg = b"recording stopped"
+    assert msg in shown, f"no message in the bottom line: {shown[-3000:]!r}"
+    # drawn by ncurses at a position on the last row, not written raw as a line of its own
+    assert b"tangle: writing the recording" in shown
+    assert b"No space left on device\n" not in shown, "written over the screen as a line"
+    os.write(top.master, b"q")
+    after = drain(top.master, 2.0)
+    assert top.proc.wait(timeout=10) == 0
+    tail = after.split(b"\x1b[?1049l")[-1]  # after the terminal left the alternate screen
+    assert msg in tail, f"not printed once the dashboard was gone: {after[-2000:]!r}"

@@ -364,7 +364,7 @@ BENCH_ENV = TANGLE=$(CURDIR)/$(APP) TANGLE_FIXTURES=$(CURDIR)/$(OUTPUT)/fixtures
 	GOREACH_DRIVER=$(CURDIR)/$(GOREACH_DIR)/goreach_driver \
 	TANGLE_GO_FIXTURES=$(CURDIR)/$(GO_FIXTURE_DIR)
 bench:
-	$(Q)scripts/deps.sh --bench
+	$(Q)GO=$(GO) GO_TOOLCHAINS="$(GO_TOOLCHAINS)" scripts/deps.sh --bench
 	$(Q)$(MAKE) --no-print-directory bench-run
 
 bench-run: $(APP) fixtures gofixtures goreach

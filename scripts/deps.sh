@@ -57,13 +57,11 @@ if [ ! -x "$GO" ]; then
 	echo "deps: no Go toolchain (looked for go in PATH and /usr/local/go/bin); install Go 1.22 or newer" >&2
 	exit 1
 fi
-# The older toolchains the Makefile builds fixtures with, fetched here, where a
-# failure says what it is: the proxy sometimes answers "toolchain not available"
-# to a first download and serves it a moment later, so each gets a few tries.
-if [ -z "${GO_TOOLCHAINS:-}" ]; then
-	GO_TOOLCHAINS=$(sed -n 's/^GO_TOOLCHAINS := //p' "$(dirname "$0")/../Makefile")
-fi
-for v in $GO_TOOLCHAINS; do
+# The older toolchains the Makefile builds fixtures with (it passes GO_TOOLCHAINS
+# for the targets that build them: test, bench), fetched here, where a failure
+# says what it is: the proxy sometimes answers "toolchain not available" to a
+# first download and serves it a moment later, so each gets a few tries.
+for v in ${GO_TOOLCHAINS:-}; do
 	for try in 1 2 3 4 5; do
 		GOTOOLCHAIN="$v" "$GO" version >/dev/null 2>&1 && break
 		if [ "$try" -eq 5 ]; then

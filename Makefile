@@ -53,15 +53,18 @@ CORE_SRCS += src/gobin.c src/golayout.c src/goproc.c src/vmread.c src/view_go.c 
 # What blocked goroutines wait on, and whether any live goroutine can still reach it
 CORE_SRCS += src/golayout_obj.c src/goobj.c src/goreach_funcs.c src/goreach_heap.c \
 	src/goreach_stacks.c src/goreach.c src/goevidence.c
+# tangle lockorder: where its uprobes go, the lock-order graph, its reports
+CORE_SRCS += src/lockplace.c src/lockgraph.c src/view_lockorder.c
 # Only src/tui/top.c includes curses.
 APP_SRCS := $(CORE_SRCS) src/consumer.c src/loop.c src/opts.c src/session.c src/cmd_stream.c \
 	src/cmd_check.c src/cmd_run.c src/cmd_goroutines.c src/stacks.c src/tui/top.c src/main.c \
-	src/sessrec.c src/sessrec_go.c src/cmd_record.c
+	src/sessrec.c src/sessrec_go.c src/cmd_record.c src/lockprobe.c src/cmd_lockorder.c
 CORE_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(CORE_SRCS))
 APP_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(APP_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(wildcard tests/unit/test_*.c))
 FIXTURES := $(patsubst tests/fixtures/%.c,$(OUTPUT)/fixtures/%,$(wildcard tests/fixtures/*.c))
 SKEL := $(OUTPUT)/tangle.skel.h
+LO_SKEL := $(OUTPUT)/lockorder.skel.h
 
 ifeq ($(V),1)
 Q :=
@@ -94,6 +97,18 @@ $(SKEL): $(OUTPUT)/tangle.bpf.o
 # Only the consumer includes the skeleton.
 $(OUTPUT)/src/consumer.o: $(SKEL)
 
+# tangle lockorder's uprobes: a BPF object of their own, loaded only by that command
+$(OUTPUT)/lockorder.bpf.o: bpf/lockorder.bpf.c include/lockorder_abi.h vmlinux/vmlinux.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $(OUTPUT)/lockorder.tmp.bpf.o
+	$(Q)$(BPFTOOL) gen object $@ $(OUTPUT)/lockorder.tmp.bpf.o
+
+$(LO_SKEL): $(OUTPUT)/lockorder.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name lockorder_bpf > $@.tmp && mv $@.tmp $@
+
+$(OUTPUT)/src/lockprobe.o: $(LO_SKEL)
+
 $(OUTPUT)/src/%.o: src/%.c | $(OUTPUT)/src $(OUTPUT)/src/tui
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
@@ -110,8 +125,13 @@ $(OUTPUT)/fixtures/%: tests/fixtures/%.c tests/fixtures/fixture.h tests/fixtures
 	$(call msg,CC,$@)
 	$(Q)$(CC) -std=gnu11 -Wall -Wextra -Werror -O1 -g -pthread $< -o $@
 
+# lockorder also static: its lock functions in the executable, not in a libc it maps
+$(OUTPUT)/fixtures/lockorder-static: tests/fixtures/lockorder.c tests/fixtures/fixture.h | $(OUTPUT)/fixtures
+	$(call msg,CC,$@)
+	$(Q)$(CC) -std=gnu11 -Wall -Wextra -Werror -O1 -g -pthread -static $< -o $@
+
 unit: $(UNIT_BINS)
-fixtures: $(FIXTURES)
+fixtures: $(FIXTURES) $(OUTPUT)/fixtures/lockorder-static
 
 # ---- Go fixtures (tests/go; owner: Go fixtures) ---------------------------
 # tests/go/NAME/ (package main) -> $(OUTPUT)/go/NAME/GOVERSION-VARIANT, for the

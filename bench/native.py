@@ -80,6 +80,27 @@ these rows with the observer's CPU. The spread between rounds is several
 per cent (more on mutex_uncontended and pipe_pingpong): compare modes
 within one run, with all the rounds.
 
+  tangle_lockorder tangle's opt-in lock-order mode on the workload process
+                   alone (`tangle lockorder -p PID -o /dev/null`): uprobes on
+                   every pthread mutex/rwlock entry point of its libc, placed
+                   on the first instruction the kernel emulates (a jcc in
+                   pthread_mutex_lock, a jmp in _unlock), the held locks of
+                   each thread in task storage, an edge map per order. The
+                   workload (MUTEX_OPS_GATE=1) waits until the probes are in;
+                   mutex workloads only. The observer's CPU and RSS are its
+                   rusage (it exits with the workload);
+  tangle_lockorder_entry  the same with --probe-at entry: every probe on the
+                   function's first instruction, which the kernel single-steps
+                   for pthread_mutex_lock and _unlock (both begin with a mov),
+                   as bcc's deadlock and the bpftrace row do.
+
+Derived rows (metric added_ns_per_call, per round, mutex workloads, uprobe
+modes): the time each probed call (a lock or an unlock) added, from the
+throughput of the same round alone: (1/ops_per_s - 1/ops_per_s alone) / 2 x
+the threads that run in parallel (2 for mutex_uncontended, where each thread
+has its own mutex; 1 for the contended ones, which are serialized by their
+one lock). On mutex_uncontended this is the uprobe's per-call cost.
+
 --only TEXT runs the workloads whose name has TEXT, or the modes whose name
 has it ("--only bpftrace" keeps alone as the baseline). A failed run is
 printed on stderr and left out; the exit status is 1 only if nothing was
@@ -102,7 +123,10 @@ import time
 
 import benchlib
 
-MODES = ("alone", "tangle_stream", "tangle_top", "bpftrace_uprobe")
+MODES = ("alone", "tangle_stream", "tangle_top", "bpftrace_uprobe", "tangle_lockorder",
+         "tangle_lockorder_entry")
+# tangle lockorder watches one process: only the workloads that take pthread mutexes
+LOCKORDER_MODES = ("tangle_lockorder", "tangle_lockorder_entry")
 
 # (workload, binary, arguments before SECONDS)
 WORKLOADS = (
@@ -131,6 +155,61 @@ UNITS = {"ops_per_s": "ops/s", "observer_cpu_s": "s", "observer_rss_kib": "KiB",
 
 def log(msg):
     print(f"native.py: {msg}", file=sys.stderr, flush=True)
+
+
+class TangleLockorder(benchlib.Observer):
+    """`tangle lockorder -p PID -o /dev/null [--probe-at entry]` on the gated
+    workload PID; ready once it logs "watching pid". It stops by itself when
+    the workload exits; stop() reaps it and gives its rusage."""
+
+    def __init__(self, pid, mode):
+        super().__init__()
+        self.mode = mode
+        self.argv = [benchlib.TANGLE, "lockorder", "-p", str(pid), "-o", os.devnull]
+        if mode == "tangle_lockorder_entry":
+            self.argv += ["--probe-at", "entry"]
+        self.log = benchlib._log_file("bench-lockorder-")
+        self.p = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=self.log)
+        self._wait_ready(b"watching pid", 30)
+
+    def command(self):
+        return shlex.join([*self.argv[:3], "PID", *self.argv[4:]])
+
+    def stop(self):
+        try:
+            _, status, ru = os.wait4(self.p.pid, 0)
+        except ChildProcessError:
+            return {}
+        self.p.returncode = os.waitstatus_to_exitcode(status)
+        self._close_log()
+        if self.p.returncode not in (0, 2):
+            raise RuntimeError(f"tangle lockorder failed: {self.log_text[-500:]!r}")
+        return {"observer_cpu_s": ru.ru_utime + ru.ru_stime, "observer_rss_kib": ru.ru_maxrss}
+
+
+def lockorder_run(mode, argv, seconds):
+    """A gated workload under tangle lockorder: (result, cost, observer)."""
+    env = dict(os.environ, MUTEX_OPS_GATE="1")
+    wl = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    obs = None
+    try:
+        gate = json.loads(wl.stdout.readline())
+        obs = TangleLockorder(gate["pid"], mode)
+        wl.stdin.write(b"\n")
+        wl.stdin.flush()
+        out, _ = wl.communicate(timeout=seconds + 60)
+        if wl.returncode:
+            raise RuntimeError(f"workload exited with {wl.returncode}")
+        res = json.loads(out.decode().strip().splitlines()[-1])
+        cost = obs.stop()
+        return res, cost, obs
+    finally:
+        if wl.poll() is None:
+            wl.kill()
+            wl.wait()
+        if obs and obs.p.poll() is None:
+            obs.p.kill()
+            obs.p.wait()
 
 
 def start_observer(mode):
@@ -242,6 +321,10 @@ def run_workload(argv, seconds):
 
 def one_run(mode, argv, seconds):
     """(workload result, observer figures, command line) of one run."""
+    if mode in LOCKORDER_MODES:
+        res, cost, obs = lockorder_run(mode, argv, seconds)
+        wcmd = shlex.join([os.path.basename(argv[0]), *argv[1:]])
+        return res, cost, f"MUTEX_OPS_GATE=1 {wcmd} & {observer_command(obs)}"
     obs = start_observer(mode)
     try:
         res = run_workload(argv, seconds)
@@ -262,7 +345,10 @@ def measure(out, exes, workloads, modes, rounds, seconds):
     figures, failures = {}, []
     for wl, exe, args in workloads:
         argv = [exes[exe], *args, f"{seconds:g}"]
+        per_round = {}
         for rnd, mode in benchlib.interleaved(modes, rounds):
+            if mode in LOCKORDER_MODES and exe != "mutex_ops":
+                continue
             try:
                 res, cost, cmd = one_run(mode, argv, seconds)
             except Exception as e:  # noqa: BLE001 - reported, the others still run
@@ -270,6 +356,7 @@ def measure(out, exes, workloads, modes, rounds, seconds):
                 failures.append(f"{wl} {mode} round {rnd}")
                 continue
             got = {"ops_per_s": res["ops_per_s"], **cost}
+            per_round[(mode, rnd)] = (res["ops_per_s"], cmd)
             for metric, value in got.items():
                 out.row("native", wl, mode, rnd, metric, UNITS.get(metric, ""), value, cmd)
                 figures.setdefault((wl, mode), {}).setdefault(metric, []).append(value)
@@ -278,6 +365,15 @@ def measure(out, exes, workloads, modes, rounds, seconds):
                 + (f" (voluntary context switches {res['vcsw']})" if "vcsw" in res else ""))
             if mode == "bpftrace_uprobe" and wl.startswith("mutex") and cost.get("events") == 0:
                 log(f"{wl} {mode} round {rnd}: the uprobes never fired")
+        if exe == "mutex_ops":
+            parallel = int(args[1]) if args[0] == "private" else 1
+            for (mode, rnd), (ops, cmd) in per_round.items():
+                base = per_round.get(("alone", rnd))
+                if mode not in ("bpftrace_uprobe", *LOCKORDER_MODES) or not base:
+                    continue
+                ns = (1 / ops - 1 / base[0]) / 2 * parallel * 1e9
+                out.row("native", wl, mode, rnd, "added_ns_per_call", "ns", ns, cmd)
+                figures.setdefault((wl, mode), {}).setdefault("added_ns_per_call", []).append(ns)
     return figures, failures
 
 
@@ -290,7 +386,7 @@ def table(figures, workloads, modes, rounds, seconds):
     print(f"\nnative workloads: median of {rounds} round(s) of {seconds:g} s; kernel "
           f"{os.uname().release}, {os.cpu_count()} CPUs\n")
     print(f"{'workload':<20} {'mode':<16} {'ops/s':>12} {'min..max':>23} {'ratio':>6} "
-          f"{'obs CPU s':>9} {'obs RSS MiB':>11} {'events':>10}")
+          f"{'obs CPU s':>9} {'obs RSS MiB':>11} {'events':>10} {'ns/call':>8}")
     for wl, _, _ in workloads:
         base = median(figures.get((wl, "alone"), {}).get("ops_per_s", []))
         for mode in modes:
@@ -303,11 +399,13 @@ def table(figures, workloads, modes, rounds, seconds):
             cpu = median(f.get("observer_cpu_s", []))
             rss = median(f.get("observer_rss_kib", []))
             ev = median(f.get("events", []))
+            per = median(f.get("added_ns_per_call", []))
             print(f"{wl:<20} {mode:<16} {median(ops):>12,.0f} "
                   f"{f'{min(ops):,.0f}..{max(ops):,.0f}':>23} {ratio:>6} "
                   f"{'-' if cpu is None else f'{cpu:.2f}':>9} "
                   f"{'-' if rss is None else f'{rss / 1024:.1f}':>11} "
-                  f"{'-' if ev is None else f'{ev:,.0f}':>10}")
+                  f"{'-' if ev is None else f'{ev:,.0f}':>10} "
+                  f"{'-' if per is None else f'{per:,.0f}':>8}")
     print()
 
 

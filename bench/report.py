@@ -52,7 +52,12 @@ SECTIONS = [
      "million futex events a second) leaves the lock's two threads running one at a time "
      "more often, and a lock that stays on one CPU goes much faster than one bouncing "
      "between two; a busy CPU also wakes faster from idle. Read those rows with the "
-     "observer's CPU (observer_cpu_s) and its events; see bench/native.py."),
+     "observer's CPU (observer_cpu_s) and its events; see bench/native.py. The "
+     "tangle_lockorder rows are the opt-in lock-order mode on the workload process alone "
+     "(uprobes on every lock and unlock call, placed on instructions the kernel emulates), "
+     "tangle_lockorder_entry the same mode with its probes on the functions' first "
+     "instructions, which the kernel single-steps; added_ns_per_call is what each probed "
+     "call cost (see the per-lock cost below)."),
     ("go", "Go workloads: throughput under each observer",
      "A channel ping-pong and a goroutine-heavy HTTP server, alone, under tangle's default Go "
      "mode (goroutine snapshots about once a second, stuck-goroutine detection) and under a "
@@ -216,6 +221,27 @@ def section_table(sec, vals, units, rat, rrat):
     return lines
 
 
+def per_call_cost(vals):
+    """The per-lock cost of the uprobe modes, in words, from mutex_uncontended."""
+    names = {"tangle_lockorder": "`tangle lockorder` (probes on emulated instructions)",
+             "tangle_lockorder_entry": "`tangle lockorder --probe-at entry` (single-stepped)",
+             "bpftrace_uprobe": "bpftrace uprobes on lock/unlock entry, bcc `deadlock` style"}
+    lines = []
+    for mode, what in names.items():
+        v = vals.get(("native", "mutex_uncontended", mode, "added_ns_per_call"))
+        if v:
+            lines.append(f"- {what}: {statistics.median(v) / 1000:.2f} us per lock or unlock "
+                         f"call (median of {len(v)}, {min(v) / 1000:.2f} - {max(v) / 1000:.2f})")
+    if not lines:
+        return []
+    alone = vals.get(("native", "mutex_uncontended", "alone", "ops_per_s"))
+    # two threads, each a lock and an unlock per op
+    without = f"{1e9 / statistics.median(alone):.0f} ns" if alone else "a few ns"
+    return ["", "Per-lock cost of the uprobe modes (mutex_uncontended: each thread on its own "
+            f"mutex, so this is the probe alone; a call takes {without} without one):",
+            ""] + lines
+
+
 def plots(vals, png_dir):
     """Scaling curves; returns [(file name, caption)] or a reason string."""
     try:
@@ -296,6 +322,8 @@ def main():
         if these:
             out += ["", "Commands:", ""]
             out += [f"- {mode}: `{cmd}`" for _, mode, cmd in these]
+        if sec == "native":
+            out += per_call_cost(vals)
         for name, caption in made if isinstance(made, list) else []:
             if name == f"bench-{sec}.png":
                 out += ["", f"![{caption}]({name})", "", f"*{caption}*"]

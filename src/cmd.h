@@ -16,8 +16,11 @@ int cmd_top(int argc, char **argv);
 int cmd_goroutines(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
+int cmd_lockorder(int argc, char **argv);
 
 /* The meta record that opens every NDJSON stream (a replay's: the recording's host). */
 int write_meta(struct json_writer *w, const struct session *s);
+/* The meta record of a live session that has no struct session (tangle lockorder). */
+int write_meta_live(struct json_writer *w, uint64_t ts, const struct filter *f);
 
 #endif

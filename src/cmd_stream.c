@@ -56,8 +56,6 @@ int write_meta(struct json_writer *w, const struct session *s)
 {
 	const struct rec_file_header *h = sessrec__header(s);
 	struct stream_meta meta = { .ts_ns = s->start_ns, .filter = &s->opts->filter };
-	struct utsname u;
-	char host[256] = "";
 
 	if (h) { /* the recording says where and when (a replay: the recording host) */
 		meta.kernel = h->kernel;
@@ -66,6 +64,15 @@ int write_meta(struct json_writer *w, const struct session *s)
 		meta.boot_offset_ns = h->boot_offset_ns;
 		return view_json__meta(w, &meta);
 	}
+	return write_meta_live(w, s->start_ns, &s->opts->filter);
+}
+
+int write_meta_live(struct json_writer *w, uint64_t ts, const struct filter *f)
+{
+	struct stream_meta meta = { .ts_ns = ts, .filter = f };
+	struct utsname u;
+	char host[256] = "";
+
 	uname(&u);
 	gethostname(host, sizeof(host) - 1);
 	meta.kernel = u.release;

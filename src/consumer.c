@@ -154,6 +154,29 @@ static int check_btf(void)
 	return -ENOENT;
 }
 
+int consumer__preflight_uprobes(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+
+	libbpf_set_print(libbpf_print);
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	if (!has_cap(data, CAP_SYS_ADMIN)) {
+		log_error(EPERM, "uprobes need CAP_SYS_ADMIN (run as root: sudo tangle ...)");
+		return -EPERM;
+	}
+	if (!has_cap(data, CAP_SYS_PTRACE))
+		log_warn("no CAP_SYS_PTRACE: the files of another user's process may not be "
+			 "readable, and its stacks not unwound");
+	return check_btf();
+}
+
+const char *consumer__btf_path(void)
+{
+	return btf_path();
+}
+
 static int on_record(void *ctx, void *data, size_t len)
 {
 	struct consumer *c = ctx;

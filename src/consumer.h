@@ -105,4 +105,13 @@ const uint64_t *consumer__cpu_drops(const struct consumer *c, int reason, uint32
 /* Name of a drop reason, as in lost_events records. */
 const char *drop_reason_name(int reason);
 
+/*
+ * For the uprobe-based modes (tangle lockorder), before they load their own
+ * BPF object: names the missing capability (uprobes need CAP_SYS_ADMIN) or
+ * BTF, and routes libbpf's messages as the consumer does. 0 or -errno.
+ */
+int consumer__preflight_uprobes(void);
+/* TANGLE_BTF, or NULL: the kernel's own BTF. */
+const char *consumer__btf_path(void);
+
 #endif

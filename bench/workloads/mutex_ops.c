@@ -18,6 +18,11 @@
  * "vcsw": N} where one op is one lock + unlock pair and vcsw counts the
  * process's voluntary context switches (getrusage): about the number of
  * futex waits, i.e. of lock hand-offs that went through the kernel.
+ *
+ * With MUTEX_OPS_GATE=1 in the environment it first prints
+ * {"gate":"waiting","pid":P} and waits for a line on stdin, so that an
+ * observer of this one process (tangle lockorder -p P) attaches before the
+ * timed part begins.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -28,6 +33,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #define CACHE_LINE 64
 
@@ -95,6 +101,14 @@ int main(int argc, char **argv)
 		slots[i].lock = private ? &slots[i].own : &shared_lock;
 	}
 
+	if (getenv("MUTEX_OPS_GATE")) {
+		char line[16];
+
+		printf("{\"gate\":\"waiting\",\"pid\":%d}\n", (int)getpid());
+		fflush(stdout);
+		if (!fgets(line, sizeof(line), stdin))
+			return 1;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int i = 0; i < threads; i++) {
 		if (pthread_create(&tid[i], NULL, worker, &slots[i])) {

@@ -326,6 +326,57 @@ SCHEMA.update({
 })
 
 
+# `tangle lockorder -p PID --json`
+LO_MODES = ("read", "write")
+
+
+def is_lo_lock(v):
+    return (isinstance(v, dict) and is_uint(v.get("id")) and is_hex(v.get("addr"))
+            and v.get("kind") in ("mutex", "rwlock") and is_uint(v.get("generation"))
+            and (v.get("name") is None or is_str(v["name"])))
+
+
+def is_lo_edge(v):
+    return (isinstance(v, dict) and is_uint(v.get("from")) and is_uint(v.get("to"))
+            and is_hex(v.get("from_addr")) and is_hex(v.get("to_addr"))
+            and v.get("from_mode") in LO_MODES and v.get("to_mode") in LO_MODES
+            and is_bool(v.get("from_trylock")) and is_uint(v.get("tid"))
+            and is_uint(v.get("count")) and v["count"] >= 1 and is_uint(v.get("locks_held"))
+            and (v.get("held_at") is None or is_frame(v["held_at"]))
+            and is_frame_list(v.get("stack")) and is_bool(v.get("stack_truncated")))
+
+
+def is_lo_cycle(rec_edges):
+    return isinstance(rec_edges, list) and len(rec_edges) >= 2 and all(map(is_lo_edge, rec_edges))
+
+
+def is_lo_held(v):
+    return (isinstance(v, list) and bool(v) and all(
+        isinstance(x, dict) and is_hex(x.get("addr")) and x.get("kind") in ("mutex", "rwlock")
+        and x.get("mode") in LO_MODES and (x.get("held_at") is None or is_frame(x["held_at"]))
+        for x in v))
+
+
+def is_lo_functions(v):
+    return isinstance(v, list) and bool(v) and all(
+        isinstance(f, dict) and is_str(f.get("function")) and is_hex(f.get("addr"))
+        and is_uint(f.get("probe_offset")) and is_bool(f.get("emulated"))
+        and is_bool(f.get("uretprobe")) for f in v)
+
+
+SCHEMA.update({
+    "lockorder_probes": {"pid": is_uint, "comm": is_str, "binary": is_str,
+                         "placement": one_of("emulated", "entry"), "functions": is_lo_functions},
+    "lock_order_inversion": {"inversion_id": is_uint, "pid": is_uint, "comm": is_str,
+                             "locks": lambda v: isinstance(v, list) and all(map(is_lo_lock, v)),
+                             "edges": is_lo_cycle, "single_thread": is_bool},
+    "lock_held_at_exit": {"pid": is_uint, "tid": is_uint, "comm": is_str, "locks": is_lo_held},
+    "lockorder_summary": {k: is_uint for k in (
+        "pid", "duration_ns", "inversions", "locks", "edges", "acquisitions", "releases",
+        "unknown_releases", "trylocks_failed", "lock_lifetimes", "threads_exited_holding",
+        "held_overflow", "edges_dropped", "events_lost", "searches_truncated")},
+})
+
 def _no_duplicate_keys(pairs):
     obj = {}
     for k, v in pairs:

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 #include "cmd.h"
 #include "consumer.h"
+#include "escape.h"
 #include "json.h"
 #include "lockgraph.h"
 #include "lockplace.h"
@@ -247,6 +249,27 @@ static void held_at(struct lockorder *lo, struct edge_data *d, uint64_t site)
 		d->info.held_at.addr = site;
 }
 
+/*
+ * The first physical frame past the lock call that runs held_at's function:
+ * the frames after it are held_at's callers too (it took the first lock,
+ * then went on to the second). 0 if it is not on the stack any more.
+ */
+static size_t held_callers(const struct lo_edge_info *in)
+{
+	const struct frame *h = &in->held_at;
+
+	if (!h->addr || !h->function[0])
+		return 0;
+	for (size_t i = 1; i < in->nr_stack; i++) {
+		const struct frame *f = &in->stack[i];
+
+		if (!f->inlined && !strcmp(f->function, h->function) &&
+		    !strcmp(f->module, h->module))
+			return i + 1 < in->nr_stack ? i + 1 : 0;
+	}
+	return 0;
+}
+
 static void report(struct lockorder *lo, const struct lg_cycle *c)
 {
 	struct lo_view v = { .g = lo->g, .pid = lo->pid, .comm = lo->comm };
@@ -346,6 +369,7 @@ static void on_edge(const struct lo_ev_edge *e, void *ctx)
 	}
 	free(frames);
 	held_at(lo, d, e->from.site);
+	d->info.held_callers = held_callers(&d->info);
 	for (int i = 0; i < nc && i < MAX_CYCLES_PER_EDGE; i++)
 		report(lo, &lo->cycles[i]);
 }
@@ -539,6 +563,7 @@ static int run(struct lockorder *lo)
 	struct lockprobe_hooks hooks = { .on_edge = on_edge,
 					 .on_exit_held = on_exit_held,
 					 .ctx = lo };
+	char comm[4 * sizeof(lo->comm)], shown[4 * PATH_MAX];
 	size_t emulated = 0;
 	sigset_t set;
 	int pidfd, err;
@@ -597,11 +622,13 @@ static int run(struct lockorder *lo)
 		probes_json(lo);
 		json__flush(lo->w);
 	}
+	/* the process names itself, and the path is its own: both escaped for the terminal */
+	term_escape(comm, sizeof(comm), lo->comm, sizeof(lo->comm));
+	term_escape(shown, sizeof(shown), lo->bin.shown, sizeof(lo->bin.shown));
 	fprintf(stderr,
 		"tangle lockorder: watching pid %u (%s) through %s: %zu functions, %zu uprobes "
 		"(%zu on emulated instructions); Ctrl-C to stop\n",
-		lo->pid, lo->comm, lo->bin.shown, lo->bin.nr_found, lockprobe__nr_probes(lo->probe),
-		emulated);
+		lo->pid, comm, shown, lo->bin.nr_found, lockprobe__nr_probes(lo->probe), emulated);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);

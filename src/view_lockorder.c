@@ -90,6 +90,8 @@ void view_lockorder__text(FILE *out, const struct lo_view *v, const struct lg_cy
 		if (in && in->held_at.addr) {
 			fprintf(out, "  M%u previously acquired by the same thread at:\n", e->from);
 			frame_text(out, 0, &in->held_at);
+			for (size_t f = in->held_callers; f && f < in->nr_stack; f++)
+				frame_text(out, f - in->held_callers + 1, &in->stack[f]);
 		}
 		fputc('\n', out);
 	}
@@ -111,13 +113,8 @@ static void lock_json(struct json_writer *w, const struct lo_view *v, uint32_t l
 	json__end_object(w);
 }
 
-static void frame_json(struct json_writer *w, const char *key, const struct frame *f)
+static void frame_obj(struct json_writer *w, const struct frame *f)
 {
-	json__key(w, key);
-	if (!f->addr) {
-		json__null(w);
-		return;
-	}
 	json__begin_object(w);
 	json__kv_hex(w, "addr", f->addr);
 	json__kv_str(w, "function", f->function[0] ? f->function : NULL);
@@ -130,6 +127,15 @@ static void frame_json(struct json_writer *w, const char *key, const struct fram
 	json__kv_str(w, "module", f->module[0] ? f->module : NULL);
 	json__kv_bool(w, "inlined", f->inlined);
 	json__end_object(w);
+}
+
+static void frame_json(struct json_writer *w, const char *key, const struct frame *f)
+{
+	json__key(w, key);
+	if (f->addr)
+		frame_obj(w, f);
+	else
+		json__null(w);
 }
 
 int view_lockorder__json(struct json_writer *w, uint64_t ts, const struct lo_view *v,
@@ -170,6 +176,15 @@ int view_lockorder__json(struct json_writer *w, uint64_t ts, const struct lo_vie
 		json__kv_uint(w, "count", in ? in->count : 0);
 		json__kv_uint(w, "locks_held", e->nr_held);
 		frame_json(w, "held_at", in ? &in->held_at : &none);
+		/* held_at and its callers, as far as they are known */
+		json__key(w, "held_stack");
+		json__begin_array(w);
+		if (in && in->held_at.addr) {
+			frame_obj(w, &in->held_at);
+			for (size_t f = in->held_callers; f && f < in->nr_stack; f++)
+				frame_obj(w, &in->stack[f]);
+		}
+		json__end_array(w);
 		view_json__frames(w, "stack", in ? in->stack : NULL, in ? in->nr_stack : 0);
 		json__kv_bool(w, "stack_truncated", in && in->stack_truncated);
 		json__end_object(w);

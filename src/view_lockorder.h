@@ -25,6 +25,12 @@ struct lo_edge_info {
 	size_t nr_stack;
 	bool stack_truncated;
 	struct frame held_at; /* the call that took the first lock (addr 0: unknown) */
+	/*
+	 * Where held_at's callers are in stack: when held_at's function is
+	 * still on it (it took the first lock, then called on to the second),
+	 * the frames past it are its callers too. 0: not there, held_at alone.
+	 */
+	size_t held_callers;
 	uint64_t count; /* times taken in this order (read from BPF when reported) */
 };
 

@@ -343,6 +343,7 @@ def is_lo_edge(v):
             and is_bool(v.get("from_trylock")) and is_uint(v.get("tid"))
             and is_uint(v.get("count")) and v["count"] >= 1 and is_uint(v.get("locks_held"))
             and (v.get("held_at") is None or is_frame(v["held_at"]))
+            and is_frame_list(v.get("held_stack"))
             and is_frame_list(v.get("stack")) and is_bool(v.get("stack_truncated")))
 
 

@@ -176,6 +176,10 @@ def test_abba_reported_with_both_stacks(lockorder, fixture):
         assert fns.index("take2") < fns.index(caller)
         assert any(f["file"] and f["file"].endswith("lockorder.c") for f in e["stack"])
         assert e["held_at"]["function"] == "take2", e["held_at"]
+        # take2 took the first lock, then the second: its callers are the first one's too
+        held = [f["function"] for f in e["held_stack"]]
+        assert held[:3] == ["take2", caller, "run_job"], e["held_stack"]
+        assert e["held_stack"][0] == e["held_at"]
         assert e["count"] == 1 and e["locks_held"] == 1
         assert e["from_mode"] == e["to_mode"] == "write" and not e["from_trylock"]
     assert summary["inversions"] == 1 and summary["locks"] == 2 and summary["edges"] == 2
@@ -273,6 +277,19 @@ def test_text_report(lockorder):
     assert "take2" in text and "lockorder.c:" in text
     assert "previously acquired by the same thread" in text
     assert "1 inversion in" in text
+
+
+def test_hostile_thread_names(lockorder):
+    """Names with a terminal escape and invalid UTF-8: valid JSON (parse_line checks every
+    byte), and no raw escape in the text report."""
+    recs, rc, done, _ = lockorder("hostile", wait="lock_order_inversion")
+    assert rc == 2
+    (inv,) = of_type(recs, "lock_order_inversion")
+    comms = [e["comm"] for e in inv["edges"]]
+    assert comms[0] == "\x1b]0;pwn\x07" and comms[1].startswith("\ufffd\ufffd"), comms
+    text, rc, _, _ = lockorder("hostile", json_out=False, wait="previously acquired")
+    assert rc == 2 and "\x1b" not in text and "\x07" not in text, repr(text[:400])
+    assert "lock-order inversion" in text
 
 
 def test_probe_placement(lockorder):

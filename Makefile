@@ -297,7 +297,8 @@ FUZZ_S ?= 60
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -Iinclude -Isrc -I$(OUTPUT) -DTANGLE_VERSION='"fuzz"' \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -D_GNU_SOURCE
-$(FUZZ_DIR)/fuzz_record: $(FUZZ_SRCS) $(wildcard src/*.h src/tui/*.h) include/tangle_abi.h $(SKEL)
+$(FUZZ_DIR)/fuzz_record: $(FUZZ_SRCS) $(wildcard src/*.h src/tui/*.h) include/tangle_abi.h $(SKEL) \
+		$(LO_SKEL)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(FUZZ_DIR)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_SRCS) $(LDLIBS) -o $@

@@ -37,7 +37,8 @@ ALL_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	-D_GNU_SOURCE -DTANGLE_VERSION='"$(VERSION)"' \
 	-Iinclude -Isrc -I$(OUTPUT) $(SANFLAGS) -MMD -MP
 # libdw: DWARF unwinding and line info; libstdc++: __cxa_demangle for C++/Rust names
-LDLIBS := -lbpf -ldw -lelf -lz -lncursesw -ltinfo -lstdc++
+# libmicrohttpd: tangle serve's /metrics
+LDLIBS := -lbpf -ldw -lelf -lz -lncursesw -ltinfo -lstdc++ -lmicrohttpd
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-Iinclude -Ivmlinux -I$(OUTPUT)
 
@@ -55,10 +56,13 @@ CORE_SRCS += src/golayout_obj.c src/goobj.c src/goreach_funcs.c src/goreach_heap
 	src/goreach_stacks.c src/goreach.c src/goevidence.c
 # tangle lockorder: where its uprobes go, the lock-order graph, its reports
 CORE_SRCS += src/lockplace.c src/lockgraph.c src/view_lockorder.c
+# tangle serve's Prometheus text
+CORE_SRCS += src/metrics.c
 # Only src/tui/top.c includes curses.
 APP_SRCS := $(CORE_SRCS) src/consumer.c src/loop.c src/opts.c src/session.c src/cmd_stream.c \
 	src/cmd_check.c src/cmd_run.c src/cmd_goroutines.c src/stacks.c src/tui/top.c src/main.c \
-	src/sessrec.c src/sessrec_go.c src/cmd_record.c src/lockprobe.c src/cmd_lockorder.c
+	src/sessrec.c src/sessrec_go.c src/cmd_record.c src/lockprobe.c src/cmd_lockorder.c \
+	src/cmd_serve.c
 CORE_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(CORE_SRCS))
 APP_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(APP_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(wildcard tests/unit/test_*.c))

@@ -15,6 +15,8 @@ PKGS=(
 	gdb binutils                  # reference stacks (gdb, addr2line, objcopy) in tests
 	libclang-rt-19-dev            # libFuzzer: the record-file reader's fuzz target
 	graphviz                      # dot: renders the wait-for graphs tangle exports, in tests
+	libmicrohttpd-dev             # tangle serve: the HTTP server of /metrics
+	prometheus python3-yaml       # tests: a real Prometheus scrapes tangle serve; manifests
 )
 
 # `scripts/deps.sh --bench`: also what `make bench` compares with and plots with
@@ -39,6 +41,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	$SUDO apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
 		"${missing[@]}" >/dev/null
+	# Debian's prometheus starts a system-wide server on :9090 when systemd runs; the tests
+	# start their own on a free loopback port: a server we just installed is not left running
+	if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+		$SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+	fi
 else
 	echo "deps: all Debian packages present"
 fi

@@ -17,6 +17,7 @@ int cmd_goroutines(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_lockorder(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* The meta record that opens every NDJSON stream (a replay's: the recording's host). */
 int write_meta(struct json_writer *w, const struct session *s);

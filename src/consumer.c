@@ -34,20 +34,6 @@ struct consumer {
 	struct consumer_tap tap;
 };
 
-const char *drop_reason_name(int reason)
-{
-	switch (reason) {
-	case TANGLE_DROP_RINGBUF:
-		return "ringbuf_full";
-	case TANGLE_DROP_THREAD_MAP:
-		return "thread_map_full";
-	case TANGLE_DROP_WAIT_MAP:
-		return "wait_map_full";
-	default:
-		return "unknown";
-	}
-}
-
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
 {
 	if (level == LIBBPF_DEBUG && log__verbose() < 2)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <string.h>
+#include "consumer.h"
 #include "decode.h"
 
 static const size_t record_size[TANGLE_EV_TYPE_MAX] = {
@@ -139,5 +140,20 @@ int decode__event(struct model *m, const void *data, size_t len)
 		memcpy(&e, data, sizeof(e));
 		return decode_task(m, &e);
 	}
+	}
+}
+
+/* Declared in consumer.h; here, with the ABI, so that the plain-C views can name drops too. */
+const char *drop_reason_name(int reason)
+{
+	switch (reason) {
+	case TANGLE_DROP_RINGBUF:
+		return "ringbuf_full";
+	case TANGLE_DROP_THREAD_MAP:
+		return "thread_map_full";
+	case TANGLE_DROP_WAIT_MAP:
+		return "wait_map_full";
+	default:
+		return "unknown";
 	}
 }

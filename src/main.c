@@ -31,6 +31,8 @@ int main(int argc, char **argv)
 		return cmd_record(argc - 1, argv + 1);
 	if (!strcmp(cmd, "replay"))
 		return cmd_replay(argc - 1, argv + 1);
+	if (!strcmp(cmd, "serve"))
+		return cmd_serve(argc - 1, argv + 1);
 	if (!strcmp(cmd, "lockorder"))
 		return cmd_lockorder(argc - 1, argv + 1);
 	if (!strcmp(cmd, "top"))

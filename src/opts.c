@@ -19,6 +19,8 @@ static const char usage_text[] =
 	"  run        run a command and report if part of it gets stuck\n"
 	"  goroutines PID   the goroutines of a running Go program, without stopping it\n"
 	"             (tangle goroutines --help for its options)\n"
+	"  serve      run as a service: Prometheus /metrics, NDJSON findings to a file\n"
+	"             or a Unix socket, a command per stuck group (tangle serve --help)\n"
 	"  lockorder -p PID  report lock-order inversions (potential deadlocks) before\n"
 	"             they hang: opt-in uprobes on one process's pthread locks\n"
 	"             (tangle lockorder --help for its options)\n"
@@ -91,6 +93,10 @@ enum {
 	OPT_REPLAY,
 	OPT_TRACE,
 	OPT_DOT,
+	OPT_LISTEN,
+	OPT_SOCKET,
+	OPT_ON_STUCK,
+	OPT_ALL_EVENTS,
 };
 
 static const struct option long_opts[] = {
@@ -114,6 +120,10 @@ static const struct option long_opts[] = {
 	{ "replay", required_argument, NULL, OPT_REPLAY },
 	{ "trace", no_argument, NULL, OPT_TRACE },
 	{ "dot", no_argument, NULL, OPT_DOT },
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "on-stuck", required_argument, NULL, OPT_ON_STUCK },
+	{ "all-events", no_argument, NULL, OPT_ALL_EVENTS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -283,6 +293,29 @@ int opts__parse(const char *cmd, int argc, char **argv, struct opts *o)
 		case OPT_MAX_SIZE:
 			if (parse_size(cmd, optarg, &o->record_max_bytes))
 				return -EINVAL;
+			o->max_size_set = true;
+			break;
+		case OPT_LISTEN:
+		case OPT_SOCKET:
+		case OPT_ON_STUCK:
+		case OPT_ALL_EVENTS:
+			if (strcmp(cmd, "serve")) {
+				fprintf(stderr, "tangle %s: --%s is an option of tangle serve\n",
+					cmd,
+					c == OPT_LISTEN	  ? "listen" :
+					c == OPT_SOCKET	  ? "socket" :
+					c == OPT_ON_STUCK ? "on-stuck" :
+							    "all-events");
+				return -EINVAL;
+			}
+			if (c == OPT_LISTEN)
+				o->listen = optarg;
+			else if (c == OPT_SOCKET)
+				o->socket_path = optarg;
+			else if (c == OPT_ON_STUCK)
+				o->on_stuck = optarg;
+			else
+				o->all_events = true;
 			break;
 		case OPT_REPLAY:
 			o->replay = optarg;

@@ -33,6 +33,12 @@ struct opts {
 	uint64_t
 		record_max_bytes; /* --max-size: FILE and FILE.1 hold this much at most (1 GiB); 0: no limit */
 	const char *replay; /* replay: the recording read instead of BPF and /proc */
+	bool max_size_set; /* --max-size was given */
+	/* serve */
+	const char *listen; /* --listen ADDR:PORT of /metrics */
+	const char *socket_path; /* --socket PATH: NDJSON to the readers of a Unix socket */
+	const char *on_stuck; /* --on-stuck CMD */
+	bool all_events; /* --all-events: every event in serve's NDJSON, not only findings */
 };
 
 /*

@@ -1114,6 +1114,7 @@ struct label_strs {
 	uint32_t *len;
 	char **dst;
 	size_t n, cap;
+	size_t unread; /* strings that could not be read */
 };
 
 /*
@@ -1155,17 +1156,49 @@ static int label_set_from(struct label_set *ls, const uint64_t *hdrs, size_t n,
 
 static int copy_str(void *ctx, size_t i, const uint8_t *data, size_t len)
 {
-	const struct label_strs *ss = ctx;
+	struct label_strs *ss = ctx;
 
 	if (data)
 		memcpy(ss->dst[i], data, len);
+	else
+		ss->unread++;
 	return 0;
+}
+
+/*
+ * Is the process on its way out (PF_EXITING, a zombie, gone)? Its memory is
+ * being unmapped: what could not be read is not the process's doing, and a
+ * snapshot with holes in it (labels with empty keys) must not be published.
+ */
+static bool exiting(const struct goproc *p)
+{
+	char path[160], buf[512], *c;
+	unsigned long flags = 0;
+	char state = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%u/stat", p->proc_root, p->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = 0;
+	c = strrchr(buf, ')'); /* after comm, which may hold anything */
+	if (!c || sscanf(c + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
+		return false;
+	return state == 'Z' || state == 'X' || (flags & 0x4); /* PF_EXITING */
 }
 
 static int read_label_strs(struct goproc *p, struct label_strs *ss)
 {
 	long got = vmgather__each(p->vg, p->pid, ss->addr, ss->len, 0, ss->n, copy_str, ss);
 
+	if ((got < 0 || ss->unread) && exiting(p))
+		return -ESRCH;
 	return got < 0 ? (int)got : 0;
 }
 
@@ -1311,7 +1344,8 @@ static int read_label_sets(struct goproc *p, struct label_set **sets, size_t n)
 	free(ss.addr);
 	free(ss.len);
 	free(ss.dst);
-	return err == -ENOMEM ? err : 0;
+	/* the process exiting fails the snapshot; a set that cannot be read otherwise stays empty */
+	return err == -ENOMEM || err == -ESRCH ? err : 0;
 }
 
 /* Take a reference for the snapshot being taken, once. */

@@ -221,6 +221,17 @@ static __always_inline void push_held(struct held *h, const struct lo_lock_ref *
 	h->n = n + 1;
 }
 
+/* Hold r, at slot if the thread holds it already (recursion: one more depth), else anew. */
+static __always_inline void hold(struct held *h, const struct lo_lock_ref *r, __u32 slot)
+{
+	if (slot < LO_MAX_HELD) {
+		if (h->l[slot].depth < 255)
+			h->l[slot].depth++;
+		return;
+	}
+	push_held(h, r);
+}
+
 static __always_inline __u64 return_address(struct pt_regs *ctx)
 {
 	__u64 ret = 0;
@@ -248,13 +259,10 @@ static __always_inline int acquire(struct pt_regs *ctx, __u8 kind, __u8 mode)
 	r.site = return_address(ctx);
 	stat(LO_STAT_ACQUIRE);
 	slot = find_held(h, r.addr, r.gen);
-	if (slot < LO_MAX_HELD) {
-		if (h->l[slot].depth < 255)
-			h->l[slot].depth++;
-		return 0;
-	}
-	add_edges(ctx, h, &r);
-	push_held(h, &r);
+	/* re-taking a held lock (recursion) adds no edge */
+	if (slot >= LO_MAX_HELD)
+		add_edges(ctx, h, &r);
+	hold(h, &r, slot);
 	return 0;
 }
 
@@ -282,7 +290,6 @@ int BPF_KRETPROBE(lo_try_ret, int ret)
 {
 	struct lo_lock_ref r;
 	struct held *h;
-	__u32 slot;
 
 	if (!ours())
 		return 0;
@@ -296,13 +303,7 @@ int BPF_KRETPROBE(lo_try_ret, int ret)
 		return 0;
 	}
 	stat(LO_STAT_ACQUIRE);
-	slot = find_held(h, r.addr, r.gen);
-	if (slot < LO_MAX_HELD) {
-		if (h->l[slot].depth < 255)
-			h->l[slot].depth++;
-		return 0;
-	}
-	push_held(h, &r);
+	hold(h, &r, find_held(h, r.addr, r.gen));
 	return 0;
 }
 

@@ -212,41 +212,36 @@ static bool grow_locks(struct lockorder *lo)
 	return true;
 }
 
-/* "lock_a", "heap", "stack of thread 12": what holds the lock, while the process lives. */
-static void name_lock(struct lockorder *lo, uint32_t i)
+/* "lock_a", "heap", "stack of thread 12": what holds addr, while the process lives ("" if nothing). */
+static void place_name(const struct lockorder *lo, uint64_t addr, char *dst, size_t len)
 {
-	const struct lg_lock *l = lockgraph__lock(lo->g, i);
-	struct addr_place_buf *pb;
+	struct addr_place_buf *pb = malloc(sizeof(*pb));
 
-	if (lo->named[i])
-		return;
-	lo->named[i] = true;
-	pb = malloc(sizeof(*pb));
-	if (!pb)
-		return;
-	if (!symbols__place("/proc", lo->pid, l->addr, pb)) {
-		if (pb->place.symbol)
-			snprintf(lo->locks[i].name, sizeof(lo->locks[i].name), "%s",
-				 pb->place.symbol);
-		else if (pb->place.region)
-			snprintf(lo->locks[i].name, sizeof(lo->locks[i].name), "%s",
-				 pb->place.region);
-	}
+	dst[0] = 0;
+	if (pb && !symbols__place("/proc", lo->pid, addr, pb) &&
+	    (pb->place.symbol || pb->place.region))
+		snprintf(dst, len, "%s", pb->place.symbol ? pb->place.symbol : pb->place.region);
 	free(pb);
 }
 
-/* The call that took the held lock of an edge, named now. */
-static void held_at(struct lockorder *lo, struct edge_data *d, uint64_t site)
+static void name_lock(struct lockorder *lo, uint32_t i)
 {
-	struct frame one[4];
+	if (lo->named[i])
+		return;
+	lo->named[i] = true;
+	place_name(lo, lockgraph__lock(lo->g, i)->addr, lo->locks[i].name,
+		   sizeof(lo->locks[i].name));
+}
+
+/* The call at return address site, named now: its physical frame (addr only if unknown). */
+static struct frame call_site(const struct lockorder *lo, uint64_t site)
+{
+	struct frame one[4], f = { .addr = site };
 	size_t n = 0;
 
-	if (!site)
-		return;
-	if (!unwinder__symbolize(lo->uw, lo->pid, &site, 1, false, one, 4, &n) && n)
-		d->info.held_at = one[n - 1]; /* the physical frame: the call itself */
-	else
-		d->info.held_at.addr = site;
+	if (site && !unwinder__symbolize(lo->uw, lo->pid, &site, 1, false, one, 4, &n) && n)
+		f = one[n - 1];
+	return f;
 }
 
 /*
@@ -368,26 +363,23 @@ static void on_edge(const struct lo_ev_edge *e, void *ctx)
 		frames = NULL;
 	}
 	free(frames);
-	held_at(lo, d, e->from.site);
+	d->info.held_at = call_site(lo, e->from.site);
 	d->info.held_callers = held_callers(&d->info);
 	for (int i = 0; i < nc && i < MAX_CYCLES_PER_EDGE; i++)
 		report(lo, &lo->cycles[i]);
 }
 
 /* The name found for a lock of the graph (the process may be gone by now). */
-static bool known_name(struct lockorder *lo, const struct lo_lock_ref *r, char *dst, size_t len)
+static bool known_name(const struct lockorder *lo, const struct lo_lock_ref *r, char *dst,
+		       size_t len)
 {
 	struct lg_lock l = { .addr = r->addr, .gen = r->gen };
+	int64_t i = lockgraph__lock_index(lo->g, &l);
 
-	for (size_t i = 0; i < lockgraph__nr_locks(lo->g) && i < lo->cap_locks; i++) {
-		const struct lg_lock *k = lockgraph__lock(lo->g, (uint32_t)i);
-
-		if (k->addr == l.addr && k->gen == l.gen && lo->locks[i].name[0]) {
-			snprintf(dst, len, "%s", lo->locks[i].name);
-			return true;
-		}
-	}
-	return false;
+	if (i < 0 || (size_t)i >= lo->cap_locks || !lo->locks[i].name[0])
+		return false;
+	snprintf(dst, len, "%s", lo->locks[i].name);
+	return true;
 }
 
 static void on_exit_held(const struct lo_ev_exit_held *e, void *ctx)
@@ -397,35 +389,18 @@ static void on_exit_held(const struct lo_ev_exit_held *e, void *ctx)
 	struct frame at[LO_MAX_HELD];
 	char names[LO_MAX_HELD][256];
 	const char *np[LO_MAX_HELD];
-	struct addr_place_buf *pb = malloc(sizeof(*pb));
 
-	if (e->hdr.pid != lo->pid || !pb) {
-		free(pb);
+	if (e->hdr.pid != lo->pid)
 		return;
-	}
 	memcpy(x.comm, e->hdr.comm, sizeof(x.comm));
 	x.comm[LO_COMM_LEN - 1] = 0;
 	x.nr = e->nr_held < LO_MAX_HELD ? e->nr_held : LO_MAX_HELD;
 	for (size_t i = 0; i < x.nr; i++) {
-		uint64_t site = e->held[i].site;
-		struct frame one[4];
-		size_t n = 0;
-
-		memset(&at[i], 0, sizeof(at[i]));
-		at[i].addr = site;
-		if (site && !unwinder__symbolize(lo->uw, lo->pid, &site, 1, false, one, 4, &n) && n)
-			at[i] = one[n - 1];
-		names[i][0] = 0;
-		if (known_name(lo, &e->held[i], names[i], sizeof(names[i])))
-			;
-		else if (!symbols__place("/proc", lo->pid, e->held[i].addr, pb))
-			snprintf(names[i], sizeof(names[i]), "%s",
-				 pb->place.symbol ? pb->place.symbol :
-				 pb->place.region ? pb->place.region :
-						    "");
+		at[i] = call_site(lo, e->held[i].site);
+		if (!known_name(lo, &e->held[i], names[i], sizeof(names[i])))
+			place_name(lo, e->held[i].addr, names[i], sizeof(names[i]));
 		np[i] = names[i];
 	}
-	free(pb);
 	x.held_at = at;
 	x.names = np;
 	lo->exits_held++;

@@ -103,6 +103,11 @@ static int64_t node_add(struct lockgraph *g, const struct lg_lock *l)
 	return (int64_t)g->nr_nodes++;
 }
 
+int64_t lockgraph__lock_index(const struct lockgraph *g, const struct lg_lock *l)
+{
+	return node_of(g, l);
+}
+
 int64_t lockgraph__find(const struct lockgraph *g, const struct lg_lock *fl,
 			const struct lg_lock *tl, uint8_t from_mode, uint8_t to_mode)
 {

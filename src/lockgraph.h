@@ -70,6 +70,8 @@ size_t lockgraph__nr_edges(const struct lockgraph *g);
 const struct lg_lock *lockgraph__lock(const struct lockgraph *g, uint32_t i);
 const struct lg_edge *lockgraph__edge(const struct lockgraph *g, uint32_t i);
 struct lg_edge *lockgraph__edge_mut(struct lockgraph *g, uint32_t i);
+/* The index of lock l (address and generation), or -1 if the graph has no such lock. */
+int64_t lockgraph__lock_index(const struct lockgraph *g, const struct lg_lock *l);
 /* The edge from..to in those modes, or -1. */
 int64_t lockgraph__find(const struct lockgraph *g, const struct lg_lock *fl,
 			const struct lg_lock *tl, uint8_t from_mode, uint8_t to_mode);

@@ -125,6 +125,9 @@ TEST(generations_are_different_locks)
 	ASSERT_EQ(add(g, &A, &B, W, W, 1, NULL), 0, "a->b (first life of b)");
 	ASSERT_EQ(add(g, &b2, &A, W, W, 2, NULL), 0, "b'->a: another lock");
 	ASSERT_EQ(lockgraph__nr_locks(g), 3, "three nodes");
+	ASSERT_EQ(lockgraph__lock_index(g, &b2), 2, "b' found by address and generation");
+	ASSERT_EQ(lockgraph__lock_index(g, &B), 1, "b, its first life");
+	ASSERT_EQ(lockgraph__lock_index(g, &C), -1, "no such lock");
 	lockgraph__free(g);
 }
 

@@ -208,6 +208,19 @@ static void processes(struct mbuf *b, const struct metrics_src *s)
 	}
 }
 
+/* One sample per kind of group: the 2 of threads, then the 3 of goroutines. */
+static void by_kind(struct mbuf *b, const char *name, const uint64_t threads[2],
+		    const uint64_t goroutines[3])
+{
+	for (int k = 0; k < 2; k++)
+		mbuf__printf(b, "%s{of=\"threads\",kind=\"%s\"} %llu\n", name,
+			     group_kind_name((enum group_kind)k), (unsigned long long)threads[k]);
+	for (int k = 0; k < 3; k++)
+		mbuf__printf(b, "%s{of=\"goroutines\",kind=\"%s\"} %llu\n", name,
+			     go_group_kind_name((enum go_group_kind)k),
+			     (unsigned long long)goroutines[k]);
+}
+
 static void stuck(struct mbuf *b, const struct metrics_src *s)
 {
 	uint64_t groups[2] = { 0 }, members[2] = { 0 }, go_groups[3] = { 0 }, go_members[3] = { 0 };
@@ -233,33 +246,12 @@ static void stuck(struct mbuf *b, const struct metrics_src *s)
 	family(b, "tangle_stuck_groups", "gauge",
 	       "Stuck groups now: of threads (deadlock, abandoned) or goroutines (leaked, stuck, "
 	       "growing).");
-	for (int k = 0; k < 2; k++)
-		mbuf__printf(b, "tangle_stuck_groups{of=\"threads\",kind=\"%s\"} %llu\n",
-			     group_kind_name((enum group_kind)k), (unsigned long long)groups[k]);
-	for (int k = 0; k < 3; k++)
-		mbuf__printf(b, "tangle_stuck_groups{of=\"goroutines\",kind=\"%s\"} %llu\n",
-			     go_group_kind_name((enum go_group_kind)k),
-			     (unsigned long long)go_groups[k]);
+	by_kind(b, "tangle_stuck_groups", groups, go_groups);
 	family(b, "tangle_stuck_members", "gauge", "Threads or goroutines in those groups.");
-	for (int k = 0; k < 2; k++)
-		mbuf__printf(b, "tangle_stuck_members{of=\"threads\",kind=\"%s\"} %llu\n",
-			     group_kind_name((enum group_kind)k), (unsigned long long)members[k]);
-	for (int k = 0; k < 3; k++)
-		mbuf__printf(b, "tangle_stuck_members{of=\"goroutines\",kind=\"%s\"} %llu\n",
-			     go_group_kind_name((enum go_group_kind)k),
-			     (unsigned long long)go_members[k]);
+	by_kind(b, "tangle_stuck_members", members, go_members);
 	family(b, "tangle_stuck_groups_detected_total", "counter", "Stuck groups found.");
-	for (int k = 0; k < 2; k++)
-		mbuf__printf(
-			b, "tangle_stuck_groups_detected_total{of=\"threads\",kind=\"%s\"} %llu\n",
-			group_kind_name((enum group_kind)k),
-			(unsigned long long)s->counters->groups[k]);
-	for (int k = 0; k < 3; k++)
-		mbuf__printf(
-			b,
-			"tangle_stuck_groups_detected_total{of=\"goroutines\",kind=\"%s\"} %llu\n",
-			go_group_kind_name((enum go_group_kind)k),
-			(unsigned long long)s->counters->go_groups[k]);
+	by_kind(b, "tangle_stuck_groups_detected_total", s->counters->groups,
+		s->counters->go_groups);
 	family(b, "tangle_stuck_group_members", "gauge",
 	       "Members of each stuck group now (the 50 oldest groups), by group id.");
 	for (size_t i = 0; i < detector__nr_groups(s->detector) && shown < METRICS_GROUPS; i++) {
